@@ -1,0 +1,311 @@
+"""The landing zone: every extracted batch as Parquet parts plus a manifest, and the ledger over them.
+
+A batch is what one run read of one entity: the Parquet parts are the audit trail and the replay
+source, the manifest says what was asked of F&O, what came back and what became of the load. Layout::
+
+    <home>/landing/<table>/<batch id>/manifest.json
+    <home>/landing/<table>/<batch id>/parts/part-00000.parquet ...
+    <home>/landing/<table>/<batch id>/scope/parents.parquet      (line entities: headers read whole)
+
+Parts live in their own folder because Databricks' ``read_files`` reads every file of a folder and
+a manifest beside them would break the MERGE.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets as _random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+AUDIT_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("_fo_batch_id", pa.string(), nullable=False),
+    pa.field("_fo_extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("_fo_run_id", pa.string(), nullable=False),
+    pa.field("_fo_source_url", pa.string(), nullable=False),
+    pa.field("_fo_deleted", pa.bool_(), nullable=False),
+)
+AUDIT_COLUMNS = tuple(f.name for f in AUDIT_FIELDS)
+
+Status = Literal["extracting", "landed", "loaded", "failed"]
+Mode = Literal["window", "snapshot", "lines", "keys"]
+
+# Parts rotate at this many bytes of Parquet so one file never holds a whole year of ledger.
+DEFAULT_PART_BYTES = 128 * 1024 * 1024
+
+
+def new_batch_id(now: dt.datetime | None = None) -> str:
+    """Sortable and unique: every staged batch needs its own path (COPY/read_files skip seen names)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%S%fZ}-{_random.token_hex(4)}"
+
+
+@dataclass
+class PartInfo:
+    path: str  # relative to the batch folder
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class DeleteScope:
+    """A scope read completely in this batch: target rows inside it whose key is absent are deleted.
+
+    kind ``company``: every row of ``company`` (None for shared entities), a snapshot read.
+    kind ``window``:  rows of ``company`` with ``start <= field < end`` (ISO dates), a windowed read.
+    kind ``parents``: lines whose (company, parent keys) appear in the batch's ``scope/parents.parquet``.
+    """
+
+    kind: Literal["company", "window", "parents"]
+    company: str | None = None
+    field: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+
+@dataclass
+class Manifest:
+    batch_id: str
+    entity_set: str
+    table: str
+    run_id: str
+    mode: Mode
+    key_columns: list[str]
+    company_field: str | None
+    companies: list[str]
+    window: list[str] | None = None  # [start, end) ISO dates
+    queries: list[str] = field(default_factory=list)  # first URL of each query, no secrets
+    parts: list[PartInfo] = field(default_factory=list)
+    row_count: int = 0
+    rows_by_company: dict[str, int] = field(default_factory=dict)
+    delete_scopes: list[DeleteScope] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)  # pages, requests, throttled, bytes, seconds
+    schema: list[dict[str, str]] = field(default_factory=list)  # [{name, type}] for people to read
+    removed_fields: list[str] = field(default_factory=list)
+    status: Status = "extracting"
+    error: str | None = None
+    load_counts: dict[str, int] = field(default_factory=dict)
+    created_at: str = ""
+    updated_at: str = ""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        data = dict(data)
+        data["parts"] = [PartInfo(**p) for p in data.get("parts", [])]
+        data["delete_scopes"] = [DeleteScope(**s) for s in data.get("delete_scopes", [])]
+        return cls(**data)
+
+
+@dataclass
+class LandedBatch:
+    """What an entity asset returns and the IO manager loads: a batch folder and its manifest."""
+
+    folder: Path
+    manifest: Manifest
+
+    @property
+    def batch_id(self) -> str:
+        return self.manifest.batch_id
+
+    @property
+    def part_paths(self) -> list[Path]:
+        return [self.folder / p.path for p in self.manifest.parts]
+
+    @property
+    def parents_path(self) -> Path:
+        return self.folder / "scope" / "parents.parquet"
+
+    def arrow_schema(self) -> pa.Schema | None:
+        paths = self.part_paths
+        return pq.read_schema(paths[0]) if paths else None
+
+    def iter_record_batches(self, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        for path in self.part_paths:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+
+    def save(self) -> None:
+        self.manifest.updated_at = _now_iso()
+        _write_json_atomic(self.folder / "manifest.json", asdict(self.manifest))
+
+
+class BatchWriter:
+    """Streams decoded pages into rotated Parquet parts with the audit columns, then seals a manifest.
+
+    Memory stays at one open row group plus the page being written, whatever the batch size.
+    """
+
+    def __init__(self, folder: Path, manifest: Manifest, part_bytes: int = DEFAULT_PART_BYTES):
+        self.batch = LandedBatch(folder, manifest)
+        self._part_bytes = part_bytes
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._part_rows = 0
+        (folder / "parts").mkdir(parents=True, exist_ok=True)
+        self.batch.save()
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.batch.manifest
+
+    def write(self, data: pa.RecordBatch | pa.Table, source_url: str, extracted_at: dt.datetime, company: str | None) -> None:
+        """Append one decoded page. ``data`` has the entity's columns; the audit columns are added here."""
+        if data.num_rows == 0:
+            return
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        table = _with_audit(table, self.manifest, source_url, extracted_at)
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        if self._writer is None:
+            self._open_part()
+        assert self._writer is not None
+        self._writer.write_table(table)
+        self._part_rows += table.num_rows
+        key = company or ""
+        self.manifest.rows_by_company[key] = self.manifest.rows_by_company.get(key, 0) + table.num_rows
+        self.manifest.row_count += table.num_rows
+        if self._writer_bytes() >= self._part_bytes:
+            self._close_part()
+
+    def write_parents(self, parents: pa.Table) -> None:
+        """Record the headers whose lines were read completely (the delete scope of a line entity)."""
+        path = self.batch.parents_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(parents, path, compression="zstd")
+
+    def seal(self) -> LandedBatch:
+        self._close_part()
+        self.manifest.status = "landed"
+        self.batch.save()
+        return self.batch
+
+    def fail(self, error: str) -> None:
+        """A read that did not finish: keep what was written for diagnosis, but never load it."""
+        self._close_part()
+        self.manifest.status = "failed"
+        self.manifest.error = error
+        self.manifest.delete_scopes = []
+        self.batch.save()
+
+    def _open_part(self) -> None:
+        index = len(self.manifest.parts)
+        rel = f"parts/part-{index:05d}.parquet"
+        self._current = rel
+        self._writer = pq.ParquetWriter(
+            self.batch.folder / rel,
+            self._schema,
+            compression="zstd",
+            # Spark rejects nanosecond timestamps; our schema is microseconds already, this keeps it so.
+            coerce_timestamps="us",
+            allow_truncated_timestamps=False,
+        )
+        self._part_rows = 0
+
+    def _writer_bytes(self) -> int:
+        path = self.batch.folder / self._current
+        return path.stat().st_size if path.exists() else 0
+
+    def _close_part(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        path = self.batch.folder / self._current
+        self.manifest.parts.append(PartInfo(self._current, self._part_rows, path.stat().st_size, _sha256(path)))
+        self.batch.save()
+
+
+def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_at: dt.datetime) -> pa.Table:
+    n = table.num_rows
+    for f in table.schema:
+        if f.name in AUDIT_COLUMNS:
+            raise ValueError(f"{manifest.entity_set}: field {f.name!r} collides with an audit column")
+    values = {
+        "_fo_batch_id": manifest.batch_id,
+        "_fo_extracted_at": extracted_at.astimezone(dt.timezone.utc),
+        "_fo_run_id": manifest.run_id,
+        "_fo_source_url": source_url,
+        "_fo_deleted": False,
+    }
+    for audit_field in AUDIT_FIELDS:
+        table = table.append_column(audit_field, pa.repeat(pa.scalar(values[audit_field.name], audit_field.type), n))
+    return table
+
+
+class Ledger:
+    """The batch ledger: manifests under ``<home>/landing``, queried and updated in place."""
+
+    def __init__(self, home: Path):
+        self.root = Path(home) / "landing"
+
+    def new_writer(self, manifest: Manifest, part_bytes: int = DEFAULT_PART_BYTES) -> BatchWriter:
+        manifest.created_at = manifest.created_at or _now_iso()
+        return BatchWriter(self.root / manifest.table / manifest.batch_id, manifest, part_bytes)
+
+    def batches(self, table: str | None = None, status: Status | None = None) -> list[LandedBatch]:
+        """Batches oldest first (batch ids sort by creation time)."""
+        pattern = f"{table}/*/manifest.json" if table else "*/*/manifest.json"
+        found = []
+        for path in sorted(self.root.glob(pattern), key=lambda p: p.parent.name):
+            batch = LandedBatch(path.parent, Manifest.from_json(json.loads(path.read_text())))
+            if status is None or batch.manifest.status == status:
+                found.append(batch)
+        return found
+
+    def get(self, batch_id: str) -> LandedBatch:
+        for path in self.root.glob(f"*/{batch_id}/manifest.json"):
+            return LandedBatch(path.parent, Manifest.from_json(json.loads(path.read_text())))
+        raise KeyError(f"no landed batch {batch_id!r} under {self.root}")
+
+    def mark_loaded(self, batch: LandedBatch, counts: dict[str, int]) -> None:
+        batch.manifest.status = "loaded"
+        batch.manifest.error = None
+        batch.manifest.load_counts = dict(counts)
+        batch.save()
+
+    def mark_failed(self, batch: LandedBatch, error: str) -> None:
+        batch.manifest.status = "failed"
+        batch.manifest.error = error
+        batch.save()
+
+    def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[str]:
+        """Delete loaded batches older than the retention; failed and unloaded ones are always kept."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        removed = []
+        for batch in self.batches(status="loaded"):
+            created = dt.datetime.fromisoformat(batch.manifest.created_at)
+            if now - created > older_than:
+                shutil.rmtree(batch.folder)
+                removed.append(batch.batch_id)
+        return removed
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

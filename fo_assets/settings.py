@@ -1,0 +1,324 @@
+"""Configuration: the contract of the README, read from the environment when a run starts.
+
+Nothing here runs at import. ``load_settings()`` validates every variable that is present and names the
+variable and the fix when one is wrong. Secrets are not part of ``Settings``: ``Settings.secret(name)``
+resolves one when it is needed (environment first, then the encrypted store) and returns a ``Secret``
+whose repr never shows the value. Secrets are never copied into the process environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from fo_assets.secrets import Secret, SecretStore
+
+SECRET_NAMES = ("FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET")
+DATABRICKS_REQUIRED = (
+    "DATABRICKS_HOST",
+    "DATABRICKS_CLIENT_ID",
+    "DATABRICKS_WAREHOUSE_ID",
+    "DATABRICKS_CATALOG",
+    "DATABRICKS_SCHEMA",
+    "DATABRICKS_VOLUME",
+)
+MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
+# F&O's service protection refuses more than 52 concurrent requests per user and web server.
+MAX_FO_CONCURRENCY = 52
+_LEGAL_ENTITY = re.compile(r"^[a-z0-9]{1,4}$")
+_DATABRICKS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,254}$")
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or wrong; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class DimensionFormats:
+    delimiter: str = "-"
+    ledger: tuple[str, ...] = ("MainAccount", "BusinessUnit", "Department", "CostCenter")
+    default: tuple[str, ...] = ("BusinessUnit", "Department", "CostCenter")
+
+
+@dataclass(frozen=True)
+class FoSettings:
+    base_url: str  # scheme://host[:port], no trailing slash, no path
+    tenant_id: str
+    client_id: str
+    legal_entities: tuple[str, ...]
+    authority_host: str = MICROSOFT_AUTHORITY
+    ca_bundle: Path | None = None
+    warmup_timeout_s: float = 120.0
+    request_timeout_s: float = 30.0
+    max_concurrency: int = 8
+    min_concurrency: int = 1
+    deadline_s: float = 3600.0
+
+    @property
+    def odata_root(self) -> str:
+        return f"{self.base_url}/data"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.base_url}/.default"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+
+@dataclass(frozen=True)
+class DatabricksSettings:
+    host: str
+    client_id: str
+    warehouse_id: str
+    catalog: str
+    schema: str
+    volume: str
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    partitions_start: dt.date
+    fo: FoSettings | None = None
+    databricks: DatabricksSettings | None = None
+    dimensions: DimensionFormats = field(default_factory=DimensionFormats)
+    trailing_days: int = 7
+    landing_retention_days: int = 30
+    alert_webhook_url: str | None = None
+    secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
+    _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def require_fo(self) -> FoSettings:
+        if self.fo is None:
+            raise ConfigError(
+                "FO_BASE_URL is not set: set FO_BASE_URL, FO_TENANT_ID, FO_CLIENT_ID and FO_LEGAL_ENTITIES "
+                "(or run `fo-assets sandbox serve` and export what it prints)"
+            )
+        return self.fo
+
+    def secret(self, name: str) -> Secret:
+        """Resolve a secret now: the environment first, then the encrypted store."""
+        value = self._env.get(name)
+        if value:
+            return Secret(value)
+        if self.secret_store is not None and self.secret_store.exists():
+            found = self.secret_store.get(name)
+            if found is not None:
+                return found
+        raise ConfigError(
+            f"{name} is not set: export it, or store it with `fo-assets secrets set {name}` "
+            "(needs FO_ASSETS_MASTER_KEY)"
+        )
+
+    @property
+    def delta_root(self) -> Path:
+        return self.home / "delta"
+
+    @property
+    def inbox_path(self) -> Path:
+        return self.home / "events" / "inbox.sqlite3"
+
+    @property
+    def pool(self) -> str:
+        """One Dagster pool per F&O environment bounds how many runs hit it at once."""
+        # By host name, not port: a local sandbox restarted on another port is still the same environment.
+        host = urlsplit(self.fo.base_url).hostname or "" if self.fo else "unconfigured"
+        return "fo_" + re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
+    master_key = env.get("FO_ASSETS_MASTER_KEY")
+    store = SecretStore(home / "secrets.enc", Secret(master_key) if master_key else None)
+    return Settings(
+        home=home,
+        partitions_start=_date(env, "FO_PARTITIONS_START", default=dt.date(2026, 1, 1)),
+        fo=_fo_settings(env),
+        databricks=_databricks_settings(env),
+        dimensions=_dimension_formats(env),
+        trailing_days=_int(env, "FO_TRAILING_DAYS", 7, low=1, high=366),
+        landing_retention_days=_int(env, "FO_LANDING_RETENTION_DAYS", 30, low=1, high=3650),
+        alert_webhook_url=_optional_https(env, "FO_ALERT_WEBHOOK_URL"),
+        secret_store=store,
+        _env=env,
+    )
+
+
+def _fo_settings(env: Mapping[str, str]) -> FoSettings | None:
+    raw = env.get("FO_BASE_URL", "").strip()
+    if not raw:
+        return None
+    base_url = validate_tenant_url("FO_BASE_URL", raw)
+    missing = [name for name in ("FO_TENANT_ID", "FO_CLIENT_ID", "FO_LEGAL_ENTITIES") if not env.get(name)]
+    if missing:
+        raise ConfigError(f"FO_BASE_URL is set but {', '.join(missing)} not: all of them are needed to read F&O")
+    tenant = env["FO_TENANT_ID"].strip()
+    if tenant.lower() in ("common", "organizations", "consumers"):
+        raise ConfigError(f"FO_TENANT_ID is {tenant!r}: client credentials need a specific tenant id or domain")
+    ca_bundle = None
+    if env.get("FO_CA_BUNDLE"):
+        ca_bundle = Path(env["FO_CA_BUNDLE"]).expanduser().resolve()
+        if not ca_bundle.is_file():
+            raise ConfigError(f"FO_CA_BUNDLE points to {ca_bundle}, which is not a file")
+    max_concurrency = _int(env, "FO_MAX_CONCURRENCY", 8, low=1, high=MAX_FO_CONCURRENCY)
+    return FoSettings(
+        base_url=base_url,
+        tenant_id=tenant,
+        client_id=env["FO_CLIENT_ID"].strip(),
+        legal_entities=parse_legal_entities(env["FO_LEGAL_ENTITIES"]),
+        authority_host=validate_tenant_url("FO_AUTHORITY_HOST", env.get("FO_AUTHORITY_HOST") or MICROSOFT_AUTHORITY),
+        ca_bundle=ca_bundle,
+        warmup_timeout_s=_float(env, "FO_WARMUP_TIMEOUT", 120.0),
+        request_timeout_s=_float(env, "FO_REQUEST_TIMEOUT", 30.0),
+        max_concurrency=max_concurrency,
+        min_concurrency=min(_int(env, "FO_MIN_CONCURRENCY", 1, low=1, high=MAX_FO_CONCURRENCY), max_concurrency),
+        deadline_s=_float(env, "FO_DEADLINE", 3600.0),
+    )
+
+
+def validate_tenant_url(name: str, raw: str) -> str:
+    """https://host[:port] only: a path, query or fragment after the host is a pasted browser URL."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme != "https":
+        raise ConfigError(f"{name} must start with https:// (got scheme {parts.scheme or 'none'!r})")
+    if not parts.hostname:
+        raise ConfigError(f"{name} has no host: expected https://<environment>.operations.dynamics.com")
+    if parts.username or parts.password:
+        raise ConfigError(f"{name} must not carry credentials in the URL")
+    if parts.path.rstrip("/") or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{name} must be scheme and host only, without a path, query or fragment "
+            f"(got path {parts.path!r}); the OData root /data is added by fo-assets"
+        )
+    if parts.port is not None and not _is_loopback(parts.hostname):
+        raise ConfigError(f"{name} has a port ({parts.port}): ports are only for local test servers on loopback")
+    return f"https://{parts.netloc.lower()}"
+
+
+def parse_legal_entities(raw: str) -> tuple[str, ...]:
+    entities = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    if not entities:
+        raise ConfigError("FO_LEGAL_ENTITIES is empty: give comma-separated dataAreaIds, e.g. usmf,demf")
+    bad = [e for e in entities if not _LEGAL_ENTITY.match(e)]
+    if bad:
+        raise ConfigError(
+            f"FO_LEGAL_ENTITIES has {', '.join(map(repr, bad))}: a dataAreaId is 1 to 4 letters or digits"
+        )
+    return entities
+
+
+def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
+    present = [name for name in DATABRICKS_REQUIRED if env.get(name)]
+    if not present:
+        return None
+    missing = [name for name in DATABRICKS_REQUIRED if not env.get(name)]
+    if missing:
+        raise ConfigError(
+            f"Databricks settings are half-present: {', '.join(present)} set but {', '.join(missing)} not. "
+            "Set all of them to load into Databricks, or none for local Delta tables"
+        )
+    host = env["DATABRICKS_HOST"].strip()
+    parts = urlsplit(host)
+    if parts.scheme != "https" or not parts.hostname or parts.path.rstrip("/"):
+        raise ConfigError("DATABRICKS_HOST must be https://<workspace host> without a path")
+    for name in ("DATABRICKS_CATALOG", "DATABRICKS_SCHEMA", "DATABRICKS_VOLUME"):
+        if not _DATABRICKS_NAME.match(env[name]):
+            raise ConfigError(f"{name}={env[name]!r} is not a valid Unity Catalog name (letters, digits, _ and -)")
+    job_id = env.get("DATABRICKS_JOB_ID")
+    if job_id and not job_id.strip().isdigit():
+        raise ConfigError(f"DATABRICKS_JOB_ID must be the numeric job id, got {job_id!r}")
+    return DatabricksSettings(
+        host=f"https://{parts.netloc.lower()}",
+        client_id=env["DATABRICKS_CLIENT_ID"].strip(),
+        warehouse_id=env["DATABRICKS_WAREHOUSE_ID"].strip(),
+        catalog=env["DATABRICKS_CATALOG"],
+        schema=env["DATABRICKS_SCHEMA"],
+        volume=env["DATABRICKS_VOLUME"],
+        job_id=int(job_id) if job_id else None,
+    )
+
+
+def _dimension_formats(env: Mapping[str, str]) -> DimensionFormats:
+    base = DimensionFormats()
+    delimiter = env.get("FO_DIMENSION_DELIMITER", base.delimiter)
+    if len(delimiter) != 1 or delimiter == "\\":
+        raise ConfigError("FO_DIMENSION_DELIMITER must be one character other than a backslash")
+
+    def names(var: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = env.get(var)
+        if not raw:
+            return default
+        parts = tuple(p.strip() for p in raw.split(","))
+        if not all(re.match(r"^[A-Za-z][A-Za-z0-9_]*$", p) for p in parts):
+            raise ConfigError(f"{var} must be comma-separated dimension names, e.g. MainAccount,Department")
+        return parts
+
+    return DimensionFormats(
+        delimiter=delimiter,
+        ledger=names("FO_LEDGER_DIMENSION_FORMAT", base.ledger),
+        default=names("FO_DEFAULT_DIMENSION_FORMAT", base.default),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _date(env: Mapping[str, str], name: str, default: dt.date) -> dt.date:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is out of range: {low} to {high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _optional_https(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    if urlsplit(raw).scheme != "https":
+        raise ConfigError(f"{name} must be an https:// URL")
+    return raw
