@@ -35,7 +35,9 @@ AUDIT_FIELDS: tuple[pa.Field, ...] = (
 )
 AUDIT_COLUMNS = tuple(f.name for f in AUDIT_FIELDS)
 
-Status = Literal["extracting", "landed", "loaded", "failed"]
+# extracting: being read (a crash leaves it so); incomplete: the read failed, never loaded; landed: read
+# completely, not yet loaded; loaded; failed: the load failed, replayable from the parts.
+Status = Literal["extracting", "incomplete", "landed", "loaded", "failed"]
 Mode = Literal["window", "snapshot", "lines", "keys"]
 
 # Parts rotate at this many bytes of Parquet so one file never holds a whole year of ledger.
@@ -192,7 +194,7 @@ class BatchWriter:
     def fail(self, error: str) -> None:
         """A read that did not finish: keep what was written for diagnosis, but never load it."""
         self._close_part()
-        self.manifest.status = "failed"
+        self.manifest.status = "incomplete"
         self.manifest.error = error
         self.manifest.delete_scopes = []
         self.batch.save()

@@ -1,0 +1,113 @@
+"""The durable inbox: once per EventId across processes, cursor reads in arrival order, WAL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from fo_assets.dynamics.events import parse_payload
+from fo_assets.inbox import Inbox
+from fo_assets_tests.events.support import REAL_PO_CONFIRMED, po_confirmed
+
+# A child process appending its events; every child posts the same ids in a different order.
+_CHILD = """
+import sys
+from fo_assets.dynamics.events import parse_payload
+from fo_assets.inbox import Inbox
+from fo_assets_tests.events.support import po_confirmed
+inbox = Inbox(sys.argv[1])
+ids = sys.argv[2].split(",")
+events = [parse_payload(po_confirmed(f"PO-{i}", event_id=i)) for i in ids]
+new = sum(inbox.append([e]) for e in events[: len(events) // 2]) + inbox.append(events[len(events) // 2 :])
+print(new)
+"""
+
+
+def test_same_event_id_is_stored_once(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    first = parse_payload(po_confirmed("PO-1"))
+    second = parse_payload(po_confirmed("PO-2"))
+    assert inbox.append([first, second, first]) == 2
+    # A resend carries the same EventId in another case and a changed payload: still the same event.
+    resend = parse_payload(po_confirmed("PO-1-changed", event_id=first.event_id.lower()))
+    assert inbox.append([resend]) == 0
+    assert inbox.count() == 2
+    stored, _ = inbox.read_after(0, 10)
+    assert [s.event.payload["PurchaseOrderNumber"] for s in stored] == ["PO-1", "PO-2"]
+
+
+def test_dedupe_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    Inbox(path)
+    ids = [str(uuid.uuid4()).upper() for _ in range(40)]
+    orders = [ids, ids[::-1], ids[20:] + ids[:20]]
+    children = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, str(path), ",".join(order)], stdout=subprocess.PIPE, text=True)
+        for order in orders
+    ]
+    reported = []
+    for child in children:
+        out, _ = child.communicate(timeout=60)
+        assert child.returncode == 0
+        reported.append(int(out))
+    assert sum(reported) == len(ids)  # each event counted new by exactly one writer
+    assert Inbox(path).count() == len(ids)
+    stored, _ = Inbox(path).read_after(0, 100)
+    assert sorted(s.event.event_id for s in stored) == sorted(ids)
+
+
+def test_cursor_reads_forward_in_arrival_order(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    events = [parse_payload(po_confirmed(f"PO-{n}")) for n in range(5)]
+    inbox.append(events[:3])
+    inbox.append(events[3:])
+
+    page, cursor = inbox.read_after(0, 2)
+    assert [s.event.event_id for s in page] == [e.event_id for e in events[:2]]
+    rest, cursor = inbox.read_after(cursor, 10)
+    assert [s.event.event_id for s in rest] == [e.event_id for e in events[2:]]
+    assert inbox.read_after(cursor, 10) == ([], cursor)
+
+    late = parse_payload(po_confirmed("PO-late"))
+    inbox.append([late])
+    (only,), after = inbox.read_after(cursor, 10)
+    assert only.event.event_id == late.event_id and after > cursor
+    assert page[0].seq < page[1].seq < rest[0].seq
+
+
+def test_stored_event_round_trips_exactly(tmp_path: Path) -> None:
+    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    event = parse_payload(json.loads(REAL_PO_CONFIRMED, parse_float=Decimal))
+    inbox.append([event])
+    (stored,), _ = Inbox(tmp_path / "inbox.sqlite3").read_after(0, 1)
+    assert stored.event == event
+    assert stored.event.payload == event.payload
+    assert stored.event.payload["TransactionCurrencyAmount"] == Decimal("90055.6")
+    assert stored.event.event_time.utcoffset() is not None
+    assert stored.received_at.utcoffset() is not None
+
+
+def test_wal_mode_and_unique_event_id(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "events" / "inbox.sqlite3"
+    Inbox(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.execute(
+            "INSERT INTO events (event_id, business_event_id, event_time, payload, received_at) "
+            "VALUES ('X', 'T', 't', '{}', 'r')"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            conn.execute(
+                "INSERT INTO events (event_id, business_event_id, event_time, payload, received_at) "
+                "VALUES ('X', 'T', 't', '{}', 'r')"
+            )
+    finally:
+        conn.close()
