@@ -1,0 +1,214 @@
+"""``fo-assets sandbox serve|change|emit`` (also ``python -m fo_assets.sandbox ...``)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shlex
+import signal
+import ssl
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .app import ADMIN_HEADER
+from .config import SandboxConfig
+from .sandbox import Sandbox
+
+STATE_FILE = "sandbox.json"
+READY_LINE = "# F&O sandbox serving"
+
+
+def read_exports(lines: Iterable[str]) -> dict[str, str]:
+    """The variables ``serve`` exported, read from its output up to its ready line (for scripts and tests)."""
+    exports: dict[str, str] = {}
+    for line in lines:
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].strip().partition("=")
+            exports[name] = shlex.split(value)[0]
+        elif line.startswith(READY_LINE):
+            return exports
+    raise RuntimeError("the sandbox exited before it was ready")
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "sandbox", help="a local Dynamics 365 F&O (OData over HTTPS, token endpoint, events)"
+    )
+    _add_commands(parser)
+    return parser
+
+
+def _add_commands(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sandbox_command", required=True)
+    serve = sub.add_parser("serve", help="run the sandbox in the foreground and print the export lines")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port (a state dir remembers it)")
+    serve.add_argument("--scale", type=float, default=1.0)
+    serve.add_argument("--seed", type=int, default=7)
+    serve.add_argument("--days", type=int, default=30)
+    serve.add_argument(
+        "--anchor-date", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD, default today (UTC)"
+    )
+    serve.add_argument("--companies", default="usmf,demf,gbsi")
+    serve.add_argument("--default-company", default="usmf")
+    serve.add_argument("--page-size", type=int, default=10_000)
+    serve.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
+    serve.add_argument("--wide", action="store_true", help="~290/310 fields on VendorsV2/CustomersV3")
+    serve.add_argument("--state-dir", type=Path, help="keep CA, credentials and port here across restarts")
+    serve.set_defaults(sandbox_func=_serve)
+
+    for name, helptext in (
+        ("change", "update, insert or delete a record of a running sandbox"),
+        ("emit", "send Business Events of a running sandbox to an HTTPS endpoint"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--state-dir", type=Path, help="read URL, admin token and CA of a sandbox served with it")
+        p.add_argument("--base-url", help="default: FO_BASE_URL")
+        p.add_argument("--admin-token", help="default: FO_SANDBOX_ADMIN_TOKEN")
+        p.add_argument("--ca-bundle", help="the sandbox CA; default: FO_CA_BUNDLE")
+        if name == "change":
+            p.add_argument("op", choices=("update", "insert", "delete"))
+            p.add_argument("entity_set")
+            p.add_argument("--key", action="append", default=[], metavar="FIELD=VALUE")
+            p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="values")
+            p.set_defaults(sandbox_func=_change)
+        else:
+            p.add_argument("--url", required=True, help="the receiving HTTPS endpoint")
+            p.add_argument("--receiver-ca", help="CA bundle that verifies the receiver's certificate")
+            p.add_argument("--changed", action="store_true", help="events for records changed since the last emit")
+            p.add_argument("--po", action="append", default=[], metavar="COMPANY:PO_NUMBER")
+            p.add_argument("--invoice", action="append", default=[], metavar="COMPANY:VENDOR:INVOICE")
+            for flag in ("--duplicates", "--shuffle", "--batch"):
+                p.add_argument(flag, action="store_true")
+            p.set_defaults(sandbox_func=_emit)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fo-assets-sandbox", description="a local Dynamics 365 F&O")
+    _add_commands(parser)
+    args = parser.parse_args(argv)
+    return int(args.sandbox_func(args) or 0)
+
+
+def _load_state(state_dir: Path | None) -> dict[str, Any]:
+    path = state_dir / STATE_FILE if state_dir else None
+    return json.loads(path.read_text()) if path and path.exists() else {}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    state = _load_state(args.state_dir)
+    cfg = SandboxConfig(
+        seed=args.seed,
+        scale=args.scale,
+        days=args.days,
+        anchor_date=args.anchor_date,
+        companies=tuple(c.strip() for c in args.companies.split(",") if c.strip()),
+        default_company=args.default_company,
+        page_size=args.page_size,
+        token_lifetime_s=args.token_lifetime,
+        wide=args.wide,
+        state_dir=args.state_dir,
+        port=args.port or state.get("port", 0),
+        tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
+        client_id=state.get("client_id") or str(uuid.uuid4()),
+        client_secret=state.get("client_secret") or secrets.token_urlsafe(30),
+    )
+    with Sandbox(cfg, admin_token=state.get("admin_token")) as sb:
+        if args.state_dir:
+            path = args.state_dir / STATE_FILE
+            path.write_text(
+                json.dumps(
+                    {
+                        "port": sb.port,
+                        "base_url": sb.base_url,
+                        "ca_path": str(sb.ca_path),
+                        "admin_token": sb.admin_token,
+                        "tenant_id": cfg.tenant_id,
+                        "client_id": cfg.client_id,
+                        "client_secret": cfg.client_secret,
+                    },
+                    indent=2,
+                )
+            )
+            path.chmod(0o600)
+        for name, value in {**sb.env(), "FO_SANDBOX_ADMIN_TOKEN": sb.admin_token}.items():
+            print(f"export {name}={shlex.quote(value)}")
+        print(
+            f"{READY_LINE} {sb.base_url}/data (scale {cfg.scale}, {cfg.days} days to {cfg.anchor}); Ctrl-C stops it",
+            flush=True,
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+def _admin(args: argparse.Namespace, endpoint: str, payload: dict[str, Any]) -> Any:
+    state = _load_state(args.state_dir)
+    base_url = args.base_url or state.get("base_url") or os.environ.get("FO_BASE_URL")
+    token = args.admin_token or state.get("admin_token") or os.environ.get("FO_SANDBOX_ADMIN_TOKEN")
+    ca = args.ca_bundle or state.get("ca_path") or os.environ.get("FO_CA_BUNDLE")
+    if not (base_url and token and ca):
+        raise SystemExit(
+            "need the sandbox URL, admin token and CA: --state-dir, or --base-url/--admin-token/"
+            "--ca-bundle, or FO_BASE_URL/FO_SANDBOX_ADMIN_TOKEN/FO_CA_BUNDLE"
+        )
+    response = httpx.post(
+        f"{base_url}/_sandbox/{endpoint}",
+        json=payload,
+        headers={ADMIN_HEADER: token},
+        verify=ssl.create_default_context(cafile=ca),
+        trust_env=False,
+        timeout=60,
+    )
+    if response.status_code != 200:
+        raise SystemExit(f"sandbox {endpoint} failed ({response.status_code}): {response.text}")
+    result = response.json()["result"]
+    print(json.dumps(result))
+    return result
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise SystemExit(f"expected FIELD=VALUE, got {bad}")
+    return dict(i.split("=", 1) for i in items)
+
+
+def _change(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"op": args.op, "entity_set": args.entity_set, "key": _pairs(args.key)}
+    payload["values"] = {**payload["key"], **_pairs(args.values)} if args.op == "insert" else _pairs(args.values)
+    _admin(args, "changes", payload)
+    return 0
+
+
+def _emit(args: argparse.Namespace) -> int:
+    events = [dict(zip(("company", "po_number"), p.split(":", 1)), type="purchase_order_confirmed") for p in args.po]
+    events += [
+        dict(zip(("company", "vendor", "invoice"), i.split(":", 2)), type="vendor_invoice_posted") for i in args.invoice
+    ]
+    if not events and not args.changed:
+        raise SystemExit("nothing to emit: give --changed, --po or --invoice")
+    statuses = _admin(
+        args,
+        "events",
+        {
+            "url": args.url,
+            "ca_bundle": args.receiver_ca,
+            "changed": args.changed,
+            "events": events,
+            "duplicates": args.duplicates,
+            "shuffle": args.shuffle,
+            "batch": args.batch,
+        },
+    )
+    return 0 if all(200 <= s < 300 for s in statuses) else 1

@@ -1,0 +1,42 @@
+"""Counters of what the sandbox served (for tests, benchmarks and the demo)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, int]] = Counter()  # (path without query, status) -> count
+        self.tokens_issued = 0
+        self.throttled = 0  # 429s sent
+        self.bytes_sent = 0
+        self.rows_served = 0
+
+    def record(self, path: str, status: int, body_bytes: int, rows: int = 0) -> None:
+        with self._lock:
+            self.requests[(path, status)] += 1
+            self.bytes_sent += body_bytes
+            self.rows_served += rows
+            self.throttled += status == 429
+
+    def count(self, path_prefix: str = "", status: int | None = None) -> int:
+        with self._lock:
+            return sum(
+                n
+                for (p, s), n in self.requests.items()
+                if p.startswith(path_prefix) and (status is None or s == status)
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": {f"{p} {s}": n for (p, s), n in sorted(self.requests.items())},
+                "tokens_issued": self.tokens_issued,
+                "throttled": self.throttled,
+                "bytes_sent": self.bytes_sent,
+                "rows_served": self.rows_served,
+            }
