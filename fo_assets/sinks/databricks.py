@@ -1,0 +1,163 @@
+"""The Databricks sink: stage a batch's Parquet parts in a Unity Catalog volume, MERGE them by key.
+
+Per load: ``CREATE SCHEMA/VOLUME IF NOT EXISTS`` (once per sink), ``CREATE TABLE IF NOT EXISTS`` typed
+from the batch, a column probe, the uploads to ``/Volumes/<catalog>/<schema>/<volume>/<table>/<batch id>/``
+(``parts/`` and, for line entities, ``scope/``), the MERGE, one delete-flag MERGE per complete scope,
+and the staged folder removed afterwards (kept when the load fails, for diagnosis; a replay
+overwrites it). Counts come from the MERGE metrics the warehouse returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError
+
+from fo_assets.catalog import EntitySpec
+from fo_assets.landing import LandedBatch
+from fo_assets.sinks import sql
+from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.warehouse import StatementFailed, Warehouse
+from fo_assets.sinks.workspace import WorkspaceConnectionError, call_with_reauth, connect_workspace
+
+__all__ = ["DatabricksSink", "StatementFailed", "WorkspaceConnectionError", "connect_workspace"]
+log = logging.getLogger(__name__)
+
+
+class DatabricksSink:
+    def __init__(
+        self,
+        workspace: WorkspaceClient,
+        warehouse_id: str,
+        catalog: str,
+        schema: str,
+        volume: str,
+        keep_staged: bool = False,
+        statement_timeout_s: float = 1800,
+        retain_hours: int = DEFAULT_RETAIN_HOURS,
+    ):
+        for name in (catalog, schema, volume):
+            sql.quote(name)
+            sql.volume_path_part(name)
+        self.workspace = workspace
+        self.catalog, self.schema, self.volume = catalog, schema, volume
+        self.keep_staged = keep_staged
+        self.retain_hours = retain_hours
+        self.warehouse = Warehouse(workspace, warehouse_id, statement_timeout_s)
+        self._location_ready = False
+
+    def table_name(self, spec: EntitySpec) -> str:
+        return self._table(spec).display
+
+    def uri(self, spec: EntitySpec) -> str:
+        return f"{self.workspace.config.host}/explore/data/{self.catalog}/{self.schema}/{spec.table}"
+
+    def _table(self, spec: EntitySpec) -> sql.TableRef:
+        return sql.TableRef(self.catalog, self.schema, spec.table)
+
+    def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
+        check_loadable(batch, spec)
+        table = self._table(spec)
+        context = f"{table.display} (batch {batch.batch_id})"
+        self._ensure_location(context)
+        schema = batch.arrow_schema()
+        if schema is not None:
+            self.warehouse.run(sql.create_table(table, schema), context)
+        existing = self._columns(table, context, must_exist=schema is not None)
+        if existing is None:  # an empty batch and no table yet: nothing to insert, nothing to flag
+            return LoadResult(table.display, self.uri(spec), 0, 0, 0, [])
+
+        folder = "/".join(
+            ["/Volumes", self.catalog, self.schema, self.volume, sql.volume_path_part(spec.table),
+             sql.volume_path_part(batch.batch_id)]
+        )
+        uploads = self._stage(batch, folder, context)
+        parts = f"{folder}/parts" if batch.part_paths else None
+        parents = f"{folder}/scope" if batch.parents_path.exists() else None
+
+        inserted = updated = deleted = 0
+        columns = list(existing)
+        if schema is not None and parts:
+            known = {name.lower() for name, _ in existing}
+            compare = [c for c in schema.names if c.lower() in known]
+            merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, compare)
+            merged = self.warehouse.run(merge, context).first()
+            inserted, updated = _count(merged, "num_inserted_rows"), _count(merged, "num_updated_rows")
+            columns += [(f.name, sql.column_type(f.type, f.name)) for f in schema if f.name.lower() not in known]
+        flags = sql.DeleteFlags.of(batch, spec)
+        for scope in batch.manifest.delete_scopes:
+            flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags, parts, parents), context).first()
+            deleted += _count(flagged, "num_updated_rows")
+        if not self.keep_staged:
+            self._unstage(folder, uploads)
+        return LoadResult(table.display, self.uri(spec), inserted, updated, deleted, columns)
+
+    def read(self, spec: EntitySpec) -> pa.Table:
+        """All current rows, fetched inline as JSON (the warehouse caps inline results at 25 MiB: for
+        checks and small downstream assets, not bulk export)."""
+        table = self._table(spec)
+        return self.warehouse.run(sql.select_all(table), table.display).to_arrow()
+
+    def profile(self, spec: EntitySpec) -> KeyProfile:
+        table = self._table(spec)
+        row = self.warehouse.run(sql.profile_keys(table, spec.key_columns), table.display).first()
+        return KeyProfile(_count(row, "live_rows"), _count(row, "duplicate_keys"), _count(row, "null_keys"))
+
+    def maintain(self, spec: EntitySpec) -> dict[str, object]:
+        table = self._table(spec)
+        self.warehouse.run(sql.optimize(table), table.display)
+        self.warehouse.run(sql.vacuum(table, self.retain_hours), table.display)
+        return {"table": table.display, "optimized": True, "vacuum_retain_hours": self.retain_hours}
+
+    def _ensure_location(self, context: str) -> None:
+        if self._location_ready:
+            return
+        self.warehouse.run(sql.create_schema(self.catalog, self.schema), context)
+        self.warehouse.run(sql.create_volume(self.catalog, self.schema, self.volume), context)
+        self._location_ready = True
+
+    def _columns(self, table: sql.TableRef, context: str, must_exist: bool) -> list[tuple[str, str]] | None:
+        try:
+            probe = self.warehouse.run(sql.describe_columns(table), context)
+        except StatementFailed as exc:
+            if not must_exist and "TABLE_OR_VIEW_NOT_FOUND" in (exc.server_message or ""):
+                return None
+            raise
+        return [(name, type_text.lower()) for name, type_text in probe.columns]
+
+    def _stage(self, batch: LandedBatch, folder: str, context: str) -> list[str]:
+        """Upload the parts and the parents scope file; returns the remote paths."""
+        local: list[tuple[Path, str]] = [(p, f"{folder}/parts/{p.name}") for p in batch.part_paths]
+        if batch.parents_path.exists():
+            local.append((batch.parents_path, f"{folder}/scope/{batch.parents_path.name}"))
+        for path, remote in local:
+            try:
+                call_with_reauth(self.workspace, lambda: self._upload(path, remote))
+            except DatabricksError as exc:
+                raise SinkError(
+                    f"uploading {path.name} to {remote} for {context} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+        return [remote for _, remote in local]
+
+    def _upload(self, path: Path, remote: str) -> None:
+        with open(path, "rb") as fh:  # overwrite: a replay of a failed load stages the same batch again
+            self.workspace.files.upload(remote, fh, overwrite=True)
+
+    def _unstage(self, folder: str, uploads: list[str]) -> None:
+        if not uploads:
+            return
+        try:
+            for remote in uploads:
+                self.workspace.files.delete(remote)
+            for directory in sorted({r.rsplit("/", 1)[0] for r in uploads}, reverse=True) + [folder]:
+                self.workspace.files.delete_directory(directory)
+        except DatabricksError as exc:  # the load is done; a leftover staged folder costs storage only
+            log.warning("could not remove the staged folder %s: %s", folder, exc)
+
+
+def _count(metrics: dict[str, str | None], name: str) -> int:
+    value = metrics.get(name)
+    return int(value) if value is not None else 0

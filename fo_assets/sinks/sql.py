@@ -1,0 +1,333 @@
+"""Every SQL text the sinks run: Databricks statements, and the two DuckDB queries of local Delta.
+
+The load semantics (newest row per key, which rows a delete scope flags, when a matched row is
+replaced) are written once here and rendered in two dialects, so both sinks behave the same.
+
+Identifiers are validated and quoted. Values never enter the text: they travel as named parameters
+(``:name`` on Databricks, ``$name`` in DuckDB) beside it. The only literals are numbers we validate
+(the VACUUM retention) and staged volume paths, whose parts are restricted to a safe character set.
+
+Every Databricks statement is idempotent, because the SDK re-sends a POST after a read timeout:
+``IF NOT EXISTS`` DDL, MERGEs keyed on the row identity, OPTIMIZE and VACUUM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import pyarrow as pa
+
+from fo_assets.catalog import EntitySpec
+from fo_assets.landing import DeleteScope, LandedBatch
+from fo_assets.sinks.base import deleted_at, parent_scope_columns, recency_order
+
+MAX_IDENTIFIER = 255  # Unity Catalog's limit for names
+_PATH_PART = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+def quote(name: str) -> str:
+    """A backtick-quoted identifier; embedded backticks are doubled."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"empty SQL identifier {name!r}")
+    if len(name) > MAX_IDENTIFIER:
+        raise ValueError(f"SQL identifier longer than {MAX_IDENTIFIER} characters: {name[:40]!r}...")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError(f"SQL identifier with a control character: {name!r}")
+    return "`" + name.replace("`", "``") + "`"
+
+
+def volume_path_part(part: str) -> str:
+    """A catalog, schema, volume, table or batch id as it appears inside a staged ``/Volumes`` path."""
+    if not _PATH_PART.match(part):
+        raise ValueError(
+            f"{part!r} cannot be part of a staged volume path: use letters, digits, '_' and '-' only"
+        )
+    return part
+
+
+@dataclass(frozen=True)
+class TableRef:
+    catalog: str
+    schema: str
+    table: str
+
+    @property
+    def sql(self) -> str:
+        return ".".join(quote(p) for p in (self.catalog, self.schema, self.table))
+
+    @property
+    def display(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    value: str | None  # None binds SQL NULL
+    type: str  # Databricks SQL type the value string is cast to
+
+
+@dataclass(frozen=True)
+class Statement:
+    what: str  # for error messages: "MERGE", "flag deletes (window ...)"
+    text: str
+    params: tuple[Param, ...] = ()
+
+
+def column_type(arrow_type: pa.DataType, column: str = "?") -> str:
+    """The Databricks SQL type for an Arrow type, as written in DDL and reported in metadata."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    if pa.types.is_decimal(arrow_type):
+        if arrow_type.precision > 38:
+            raise ValueError(f"column {column!r}: decimal precision {arrow_type.precision} exceeds Delta's 38")
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp" if arrow_type.tz else "timestamp_ntz"
+    simple = {
+        pa.int64(): "bigint",
+        pa.int32(): "int",
+        pa.int16(): "smallint",
+        pa.int8(): "tinyint",
+        pa.bool_(): "boolean",
+        pa.float64(): "double",
+        pa.float32(): "float",
+        pa.date32(): "date",
+        pa.binary(): "binary",
+    }
+    if arrow_type in simple:
+        return simple[arrow_type]
+    raise ValueError(f"column {column!r}: no Delta type for Arrow type {arrow_type}")
+
+
+def arrow_type(sql_type: str) -> pa.DataType:
+    """The inverse of ``column_type`` for the type text a warehouse reports."""
+    text = sql_type.strip().lower()
+    decimal = re.fullmatch(r"decimal\((\d+),\s*(\d+)\)", text)
+    if decimal:
+        return pa.decimal128(int(decimal.group(1)), int(decimal.group(2)))
+    types = {
+        "string": pa.string(),
+        "bigint": pa.int64(),
+        "long": pa.int64(),
+        "int": pa.int32(),
+        "integer": pa.int32(),
+        "smallint": pa.int16(),
+        "tinyint": pa.int8(),
+        "boolean": pa.bool_(),
+        "double": pa.float64(),
+        "float": pa.float32(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "timestamp_ntz": pa.timestamp("us"),
+        "binary": pa.binary(),
+    }
+    if text not in types:
+        raise ValueError(f"no Arrow type for warehouse type {sql_type!r}")
+    return types[text]
+
+
+def read_files(folder: str) -> str:
+    """``read_files`` over a staged folder; every non-hidden file in it must be one of our Parquet parts."""
+    parts = folder.strip("/").split("/")
+    if len(parts) < 5 or parts[0] != "Volumes":
+        raise ValueError(f"not a volume folder: {folder!r}")
+    for part in parts[1:]:
+        volume_path_part(part)
+    return f"read_files('/{'/'.join(parts)}/', format => 'parquet')"
+
+
+def create_schema(catalog: str, schema: str) -> Statement:
+    return Statement("create schema", f"CREATE SCHEMA IF NOT EXISTS {quote(catalog)}.{quote(schema)}")
+
+
+def create_volume(catalog: str, schema: str, volume: str) -> Statement:
+    name = ".".join(quote(p) for p in (catalog, schema, volume))
+    return Statement("create volume", f"CREATE VOLUME IF NOT EXISTS {name}")
+
+
+def create_table(table: TableRef, schema: pa.Schema) -> Statement:
+    columns = ", ".join(f"{quote(f.name)} {column_type(f.type, f.name).upper()}" for f in schema)
+    return Statement(
+        "create table",
+        f"CREATE TABLE IF NOT EXISTS {table.sql} ({columns}) USING DELTA "
+        "TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')",
+    )
+
+
+def describe_columns(table: TableRef) -> Statement:
+    """No rows, but the result manifest lists the table's columns and types."""
+    return Statement("read columns", f"SELECT * FROM {table.sql} LIMIT 0")
+
+
+def select_all(table: TableRef) -> Statement:
+    return Statement("read table", f"SELECT * FROM {table.sql}")
+
+
+def key_profile(d: "Dialect", source: str, keys: Sequence[str]) -> str:
+    """Live rows, rows beyond the first of each key, and rows with a null key part: the key check."""
+    quoted = [d.quote(k) for k in keys]
+    null_key = " OR ".join(f"{k} IS NULL" for k in quoted)
+    return (
+        "SELECT COALESCE(SUM(n), 0) AS live_rows, "
+        "COALESCE(SUM(CASE WHEN n > 1 THEN n - 1 ELSE 0 END), 0) AS duplicate_keys, "
+        f"COALESCE(SUM(CASE WHEN {null_key} THEN n ELSE 0 END), 0) AS null_keys "
+        f"FROM (SELECT {', '.join(quoted)}, COUNT(*) AS n FROM {source} "
+        f"WHERE NOT {d.quote('_fo_deleted')} GROUP BY {', '.join(quoted)}) AS g"
+    )
+
+
+def profile_keys(table: TableRef, keys: Sequence[str]) -> Statement:
+    return Statement("profile keys", key_profile(DATABRICKS, table.sql, keys))
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few spellings that differ between Databricks SQL and the DuckDB/DataFusion SQL of local Delta."""
+
+    quote: Callable[[str], str]
+    null_safe_eq: str
+    param_prefix: str
+
+    def param(self, name: str) -> str:
+        return self.param_prefix + name
+
+
+def _double_quote(name: str) -> str:
+    quote(name)  # same validation
+    return '"' + name.replace('"', '""') + '"'
+
+
+DATABRICKS = Dialect(quote, "<=>", ":")
+# DuckDB queries and delta-rs merge predicates (DataFusion). delta-rs parses `a IS NOT DISTINCT FROM b
+# AND c` with the wrong precedence, hence the parentheses around every comparison below.
+DUCKDB = Dialect(_double_quote, "IS NOT DISTINCT FROM", "$")
+
+
+def key_match(d: Dialect, left: str, right: str, columns: Sequence[str]) -> str:
+    return " AND ".join(f"({left}.{d.quote(c)} {d.null_safe_eq} {right}.{d.quote(c)})" for c in columns)
+
+
+def upsert_condition(d: Dialect, compare: Sequence[str]) -> str:
+    """A matched row is replaced only by a row extracted at or after it that differs in some column."""
+    at = d.quote("_fo_extracted_at")
+    differs = " OR ".join(f"NOT (s.{d.quote(c)} {d.null_safe_eq} t.{d.quote(c)})" for c in compare) or "true"
+    return f"s.{at} >= t.{at} AND ({differs})"
+
+
+def newest_per_key(d: Dialect, source: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """The batch rows from ``source`` deduplicated by key (see ``base.recency_order``)."""
+    order = ", ".join(f"{d.quote(c)} DESC NULLS LAST" for c in recency_order(columns, keys))
+    return (
+        f"SELECT {', '.join(d.quote(c) for c in columns)} FROM {source} "
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {', '.join(d.quote(k) for k in keys)} ORDER BY {order}) = 1"
+    )
+
+
+@dataclass(frozen=True)
+class DeleteFlags:
+    """What a delete-flag query needs besides the scope: who flags, when, and against what."""
+
+    batch_id: str
+    run_id: str
+    deleted_at: dt.datetime
+    keys: tuple[str, ...]
+    company_field: str | None
+    parent_columns: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, batch: LandedBatch, spec: EntitySpec) -> DeleteFlags:
+        return cls(
+            batch_id=batch.batch_id,
+            run_id=batch.manifest.run_id,
+            deleted_at=deleted_at(batch),
+            keys=spec.key_columns,
+            company_field=spec.company_field,
+            parent_columns=parent_scope_columns(spec),
+        )
+
+
+def doomed_rows(
+    d: Dialect, target: str, scope: DeleteScope, flags: DeleteFlags, batch_rows: str | None, parents: str | None
+) -> tuple[str, list[Param]]:
+    """Keys of live rows of ``target`` inside ``scope`` that the batch lacks and that are not newer than it.
+
+    ``batch_rows`` is None when the batch has no rows: every live row in the scope is gone.
+    """
+    params = [Param("deleted_at", flags.deleted_at.isoformat(), "TIMESTAMP")]
+    q = d.quote
+    where = [f"coalesce(r.{q('_fo_deleted')}, false) = false", f"r.{q('_fo_extracted_at')} <= {d.param('deleted_at')}"]
+    if scope.kind in ("company", "window") and flags.company_field:
+        where.append(f"(r.{q(flags.company_field)} {d.null_safe_eq} {d.param('company')})")
+        params.append(Param("company", scope.company, "STRING"))
+    if scope.kind == "window":
+        assert scope.field and scope.start and scope.end
+        where += [f"r.{q(scope.field)} >= {d.param('window_start')}", f"r.{q(scope.field)} < {d.param('window_end')}"]
+        params += [Param("window_start", scope.start, "DATE"), Param("window_end", scope.end, "DATE")]
+    if scope.kind == "parents":
+        if parents is None:
+            raise ValueError("a parents scope needs the batch's parents file")
+        where.append(f"EXISTS (SELECT 1 FROM {parents} AS p WHERE {key_match(d, 'p', 'r', flags.parent_columns)})")
+    if batch_rows is not None:
+        where.append(f"NOT EXISTS (SELECT 1 FROM {batch_rows} AS b WHERE {key_match(d, 'b', 'r', flags.keys)})")
+    keys = ", ".join(f"r.{q(k)}" for k in flags.keys)
+    return f"SELECT {keys} FROM {target} AS r WHERE {' AND '.join(where)}", params
+
+
+def merge_batch(
+    table: TableRef, parts_folder: str, keys: Sequence[str], columns: Sequence[str], compare: Sequence[str]
+) -> Statement:
+    """Upsert the staged parts by key.
+
+    ``columns`` are the batch's columns, selected by name because ``read_files`` may add a
+    ``_rescued_data`` column that must not become part of the table; ``compare`` are those the table
+    already has, the ones a "some column differs" test can read on both sides.
+    """
+    source = newest_per_key(DATABRICKS, read_files(parts_folder), columns, keys)
+    return Statement(
+        "MERGE",
+        f"MERGE WITH SCHEMA EVOLUTION INTO {table.sql} AS t USING ({source}) AS s "
+        f"ON {key_match(DATABRICKS, 't', 's', keys)} "
+        f"WHEN MATCHED AND {upsert_condition(DATABRICKS, compare)} THEN UPDATE SET * "
+        "WHEN NOT MATCHED THEN INSERT *",
+    )
+
+
+def flag_deletes(
+    table: TableRef, scope: DeleteScope, flags: DeleteFlags, parts_folder: str | None, parents_folder: str | None
+) -> Statement:
+    """Flag the doomed rows of ``scope`` deleted, stamped with this batch.
+
+    A MERGE of the table with its own doomed rows (rather than an UPDATE with subqueries, which Delta
+    does not accept everywhere): that set has one row per target row, so the merge never sees two
+    source rows for one target row, and ``num_updated_rows`` is the exact count.
+    """
+    doomed, params = doomed_rows(
+        DATABRICKS,
+        table.sql,
+        scope,
+        flags,
+        read_files(parts_folder) if parts_folder else None,
+        read_files(parents_folder) if parents_folder else None,
+    )
+    params += [Param("batch_id", flags.batch_id, "STRING"), Param("run_id", flags.run_id, "STRING")]
+    text = (
+        f"MERGE INTO {table.sql} AS t USING ({doomed}) AS s ON {key_match(DATABRICKS, 't', 's', flags.keys)} "
+        "WHEN MATCHED THEN UPDATE SET `_fo_deleted` = true, `_fo_batch_id` = :batch_id, "
+        "`_fo_run_id` = :run_id, `_fo_extracted_at` = :deleted_at"
+    )
+    label = " ".join(str(v) for v in (scope.kind, scope.company, scope.start, scope.end) if v)
+    return Statement(f"flag deletes ({label})", text, tuple(params))
+
+
+def optimize(table: TableRef) -> Statement:
+    return Statement("OPTIMIZE", f"OPTIMIZE {table.sql}")
+
+
+def vacuum(table: TableRef, retain_hours: int) -> Statement:
+    if not isinstance(retain_hours, int) or retain_hours < 0:
+        raise ValueError(f"VACUUM retention must be a whole number of hours, got {retain_hours!r}")
+    return Statement("VACUUM", f"VACUUM {table.sql} RETAIN {retain_hours} HOURS")
