@@ -41,6 +41,9 @@ def _instance_init(args: argparse.Namespace) -> int:
     import dagster as dg
 
     settings = load_settings()
+    if settings.fo is None:
+        print("no F&O environment configured (FO_BASE_URL): runs use the pool default of dagster.yaml")
+        return 0
     with dg.DagsterInstance.get() as instance:
         instance.event_log_storage.set_concurrency_slots(settings.pool, args.pool_limit)
     print(f"pool {settings.pool}: at most {args.pool_limit} run(s) at once against this F&O environment")
@@ -48,10 +51,91 @@ def _instance_init(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import warnings
+
+    import dagster as dg
+
+    from fo_assets.demo import run_demo
+
+    # Partitioned asset checks are a preview feature in Dagster 1.13; the demo's reader need not see it.
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    return run_demo()
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from fo_assets.devserver import run_dev
+
+    return run_dev(args.port)
+
+
+def _events_serve(args: argparse.Namespace) -> int:
+    from fo_assets.receiver import serve
+
     settings = load_settings()
-    print(f"fo-assets home: {settings.home}")
-    print(f"F&O: {settings.fo.base_url if settings.fo else 'not configured (the embedded sandbox will be used)'}")
-    print(f"sink: {'Databricks ' + settings.databricks.host if settings.databricks else 'local Delta under ' + str(settings.delta_root)}")
+    secret = settings.secret("FO_EVENTS_SECRET").reveal()
+    settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
+    serve(settings.inbox_path, secret, args.host, args.port, args.certfile, args.keyfile)
+    return 0
+
+
+def _events_drain(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from fo_assets.inbox import Inbox
+    from fo_assets.servicebus import drain, open_receiver
+
+    settings = load_settings()
+    queue = os.environ.get("FO_SERVICEBUS_QUEUE")
+    if not queue:
+        raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
+    connection = settings.secret("FO_SERVICEBUS_CONNECTION").reveal()
+    settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
+    inbox = Inbox(settings.inbox_path)
+    with open_receiver(connection, queue, os.environ.get("FO_SERVICEBUS_SUBSCRIPTION") or None) as receiver:
+        while True:
+            stored = drain(receiver, inbox)
+            print(f"{stored} new event(s) stored in {settings.inbox_path}", flush=True)
+            if not args.forever:
+                return 0
+            time.sleep(args.interval)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from fo_assets.catalog import spec_for
+    from fo_assets.io_manager import upsert_batch
+    from fo_assets.landing import Ledger
+    from fo_assets.resources import build_sink
+
+    settings = load_settings()
+    ledger = Ledger(settings.home)
+    batches = [ledger.get(args.batch)] if args.batch else ledger.batches(status="failed")
+    if not batches:
+        print("no failed batches to replay")
+        return 0
+    sink = build_sink(settings)
+    failures = 0
+    for batch in batches:
+        try:
+            result = upsert_batch(sink, ledger, batch, spec_for(batch.manifest.entity_set))
+        except Exception as exc:  # report every batch, then fail overall
+            failures += 1
+            print(f"{batch.batch_id} {batch.manifest.table}: FAILED again: {exc}", file=sys.stderr)
+            continue
+        print(f"{batch.batch_id} {batch.manifest.table}: inserted {result.inserted}, updated {result.updated}, "
+              f"deleted {result.deleted}")
+    return 1 if failures else 0
+
+
+def _batches(args: argparse.Namespace) -> int:
+    from fo_assets.landing import Ledger
+
+    for batch in Ledger(load_settings().home).batches(table=args.table):
+        m = batch.manifest
+        window = f"[{m.window[0]}, {m.window[1]})" if m.window else m.mode
+        error = f"  {m.error}" if m.error else ""
+        print(f"{m.batch_id}  {m.table:35s} {m.status:10s} {m.row_count:>9} rows  {window}{error}")
     return 0
 
 
@@ -66,6 +150,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole flow on the embedded sandbox and local Delta")
     demo.set_defaults(func=_demo)
+
+    dev = sub.add_parser("dev", help="sandbox, events receiver and the Dagster UI wired together")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=_dev)
+
+    from fo_assets.sandbox.cli import register as register_sandbox
+
+    register_sandbox(sub).set_defaults(func=lambda args: args.sandbox_func(args))
+
+    events = sub.add_parser("events", help="the Business Events receiver")
+    events_sub = events.add_subparsers(dest="events_command", required=True)
+    serve = events_sub.add_parser("serve", help="accept F&O Business Events over HTTPS into the inbox")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--certfile", help="serve TLS with this certificate (omit behind a TLS proxy)")
+    serve.add_argument("--keyfile")
+    serve.set_defaults(func=_events_serve)
+
+    drain = events_sub.add_parser("drain", help="move Business Events from Azure Service Bus into the inbox")
+    drain.add_argument("--forever", action="store_true", help="keep draining (a long-running service)")
+    drain.add_argument("--interval", type=float, default=5.0)
+    drain.set_defaults(func=_events_drain)
+
+    replay = sub.add_parser("replay", help="re-load landed batches from their Parquet parts (no F&O calls)")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--batch", help="one batch id")
+    which.add_argument("--failed", action="store_true", help="every batch whose load failed")
+    replay.set_defaults(func=_replay)
+
+    batches = sub.add_parser("batches", help="the batch ledger: what was landed and what became of it")
+    batches.add_argument("--table")
+    batches.set_defaults(func=_batches)
 
     instance = sub.add_parser("instance", help="Dagster instance set-up")
     instance_sub = instance.add_subparsers(dest="instance_command", required=True)

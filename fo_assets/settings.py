@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from fo_assets.secrets import Secret, SecretStore
 
-SECRET_NAMES = ("FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET")
+SECRET_NAMES = ("FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET", "FO_SERVICEBUS_CONNECTION")
 DATABRICKS_REQUIRED = (
     "DATABRICKS_HOST",
     "DATABRICKS_CLIENT_ID",
@@ -94,6 +94,7 @@ class Settings:
     trailing_days: int = 7
     landing_retention_days: int = 30
     alert_webhook_url: str | None = None
+    dagster_ui_url: str | None = None  # for links in alerts
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -107,6 +108,8 @@ class Settings:
 
     def secret(self, name: str) -> Secret:
         """Resolve a secret now: the environment first, then the encrypted store."""
+        if name not in SECRET_NAMES:
+            raise ValueError(f"{name} is not one of the secrets fo-assets knows: {', '.join(SECRET_NAMES)}")
         value = self._env.get(name)
         if value:
             return Secret(value)
@@ -135,8 +138,35 @@ class Settings:
         return "fo_" + re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+def read_config_file(path: Path) -> dict[str, str]:
+    """A code location's own configuration: ``KEY=VALUE`` lines (``#`` comments), no secrets.
+
+    One Dagster instance can serve several customers, one code location each; the processes share one
+    environment, so each location names its file and the file's values win over the environment.
+    Secrets are refused here: they belong in the location's encrypted store (or the environment).
+    """
+    values: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not re.match(r"^[A-Z][A-Z0-9_]*$", name):
+            raise ConfigError(f"{path}:{number}: expected NAME=value")
+        if name in SECRET_NAMES or name == "FO_ASSETS_MASTER_KEY":
+            raise ConfigError(
+                f"{path}:{number}: {name} is a secret and cannot live in a configuration file; store it with "
+                f"`FO_ASSETS_HOME=<this location's home> fo-assets secrets set {name}`"
+            )
+        values[name] = value.strip().strip('"').strip("'")
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
+    if config_file is not None:
+        env.update(read_config_file(Path(config_file)))
     home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
     master_key = env.get("FO_ASSETS_MASTER_KEY")
     store = SecretStore(home / "secrets.enc", Secret(master_key) if master_key else None)
@@ -149,6 +179,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trailing_days=_int(env, "FO_TRAILING_DAYS", 7, low=1, high=366),
         landing_retention_days=_int(env, "FO_LANDING_RETENTION_DAYS", 30, low=1, high=3650),
         alert_webhook_url=_optional_https(env, "FO_ALERT_WEBHOOK_URL"),
+        dagster_ui_url=(env.get("FO_DAGSTER_UI_URL") or "").rstrip("/") or None,
         secret_store=store,
         _env=env,
     )

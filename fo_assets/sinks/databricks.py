@@ -82,8 +82,8 @@ class DatabricksSink:
         columns = list(existing)
         if schema is not None and parts:
             known = {name.lower() for name, _ in existing}
-            compare = [c for c in schema.names if c.lower() in known]
-            merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, compare)
+            table_columns = [c for c in schema.names if c.lower() in known]
+            merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, table_columns)
             merged = self.warehouse.run(merge, context).first()
             inserted, updated = _count(merged, "num_inserted_rows"), _count(merged, "num_updated_rows")
             columns += [(f.name, sql.column_type(f.type, f.name)) for f in schema if f.name.lower() not in known]

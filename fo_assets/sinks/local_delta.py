@@ -108,12 +108,11 @@ def _open_or_create(path: Path, schema: pa.Schema) -> DeltaTable:
 
 
 def _merge(table: DeltaTable, rows: pa.Table, spec: EntitySpec) -> tuple[int, int]:
-    existing = set(_arrow_schema(table).names)
-    compare = [c for c in rows.schema.names if c in existing]
+    existing = _arrow_schema(table).names
     on = sql.key_match(_D, "t", "s", spec.key_columns)
     metrics = (
         table.merge(rows, on, source_alias="s", target_alias="t", merge_schema=True)
-        .when_matched_update_all(predicate=sql.upsert_condition(_D, compare))
+        .when_matched_update_all(predicate=sql.upsert_condition(_D, rows.schema.names, existing))
         .when_not_matched_insert_all()
         .execute()
     )

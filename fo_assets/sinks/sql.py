@@ -211,10 +211,22 @@ def key_match(d: Dialect, left: str, right: str, columns: Sequence[str]) -> str:
     return " AND ".join(f"({left}.{d.quote(c)} {d.null_safe_eq} {right}.{d.quote(c)})" for c in columns)
 
 
-def upsert_condition(d: Dialect, compare: Sequence[str]) -> str:
-    """A matched row is replaced only by a row extracted at or after it that differs in some column."""
+# Audit columns that say when and how a row version was seen, not what it is: a re-read that finds the
+# same data is not an update, and the row keeps the batch that first saw this version.
+_PROVENANCE = frozenset({"_fo_batch_id", "_fo_extracted_at", "_fo_run_id", "_fo_source_url"})
+
+
+def upsert_condition(d: Dialect, columns: Sequence[str], existing: Sequence[str]) -> str:
+    """A matched row is replaced only by a row extracted at or after it whose data differs (a deleted
+    flag counts: a row that comes back is un-deleted). ``columns`` are the batch's, ``existing`` the
+    table's before this load: a value in a column the table did not have yet is a difference too."""
     at = d.quote("_fo_extracted_at")
-    differs = " OR ".join(f"NOT (s.{d.quote(c)} {d.null_safe_eq} t.{d.quote(c)})" for c in compare) or "true"
+    known = set(existing)
+    data = [c for c in columns if c not in _PROVENANCE]
+    differs = " OR ".join(
+        f"NOT (s.{d.quote(c)} {d.null_safe_eq} t.{d.quote(c)})" if c in known else f"s.{d.quote(c)} IS NOT NULL"
+        for c in data
+    ) or "true"
     return f"s.{at} >= t.{at} AND ({differs})"
 
 
@@ -278,20 +290,20 @@ def doomed_rows(
 
 
 def merge_batch(
-    table: TableRef, parts_folder: str, keys: Sequence[str], columns: Sequence[str], compare: Sequence[str]
+    table: TableRef, parts_folder: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str]
 ) -> Statement:
     """Upsert the staged parts by key.
 
     ``columns`` are the batch's columns, selected by name because ``read_files`` may add a
-    ``_rescued_data`` column that must not become part of the table; ``compare`` are those the table
-    already has, the ones a "some column differs" test can read on both sides.
+    ``_rescued_data`` column that must not become part of the table; ``existing`` are the table's
+    columns before the load (see ``upsert_condition``).
     """
     source = newest_per_key(DATABRICKS, read_files(parts_folder), columns, keys)
     return Statement(
         "MERGE",
         f"MERGE WITH SCHEMA EVOLUTION INTO {table.sql} AS t USING ({source}) AS s "
         f"ON {key_match(DATABRICKS, 't', 's', keys)} "
-        f"WHEN MATCHED AND {upsert_condition(DATABRICKS, compare)} THEN UPDATE SET * "
+        f"WHEN MATCHED AND {upsert_condition(DATABRICKS, columns, existing)} THEN UPDATE SET * "
         "WHEN NOT MATCHED THEN INSERT *",
     )
 

@@ -194,11 +194,13 @@ def test_composite_keys_with_quotes_and_spaces_match_exactly(sink: Sink, tmp_pat
 
     result = sink.upsert(snapshot, spec)
 
-    assert (result.inserted, result.updated, result.deleted) == (0, 2, 1)
+    # "General"/"Chart O'Brien 1" was re-read unchanged: not an update, and it keeps its first batch.
+    assert (result.inserted, result.updated, result.deleted) == (0, 1, 1)
     rows = current(sink.read(spec), "ChartOfAccounts", "MainAccountId")
     assert set(rows) == set(keys)
     assert rows[("General Chart", "O'Brien 1")]["Name"] == "v2"
     assert rows[("General Chart", " RFI-TEST-001")]["_fo_deleted"] is True
+    assert rows[("General", "Chart O'Brien 1")]["_fo_extracted_at"] == at(1)
 
 
 def test_replaying_an_older_batch_never_overwrites_newer_rows(sink: Sink, tmp_path: Path) -> None:

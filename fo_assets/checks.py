@@ -1,0 +1,151 @@
+"""Data checks on every entity asset, evaluated in the run that lands the data.
+
+They are partitioned like the assets, so the UI shows each day's result next to each day's data.
+``keys_unique`` guards the model (blocking): a table with duplicate or null keys must not be modeled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Iterator
+
+import dagster as dg
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fo_assets.catalog import CATALOG, EntitySpec
+from fo_assets.dynamics.dimensions import parse_display_value
+from fo_assets.landing import LandedBatch
+
+if TYPE_CHECKING:
+    from fo_assets.dynamics.extract import Extractor
+    from fo_assets.resources import FoRuntime
+
+KEYS_UNIQUE = "keys_unique"
+ROWS_MATCH_SOURCE = "rows_match_source"
+SCHEMA_DRIFT = "schema_drift"
+DIMENSIONS_PARSE = "dimensions_parse"
+WINDOW_CLOSED = "window_closed"
+# Above this share of unparseable dimension strings the dimension format setting is probably wrong.
+MAX_UNPARSED_SHARE = 0.01
+
+
+def entity_check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    specs = []
+    for spec in CATALOG:
+        key = dg.AssetKey(spec.asset_key_path)
+
+        def check(name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
+            return dg.AssetCheckSpec(
+                name, asset=key, description=description, blocking=blocking, partitions_def=partitions_def
+            )
+
+        specs += [
+            check(KEYS_UNIQUE, f"Every live row of {spec.table} has a unique, non-null key "
+                  f"({', '.join(spec.key_columns)}).", blocking=True),
+            check(ROWS_MATCH_SOURCE, "The distinct keys read per company equal F&O's own $count for the same "
+                  "query, so no row was skipped or lost while paging."),
+            check(SCHEMA_DRIFT, "No field the table had was removed in the tenant (new fields are added as "
+                  "columns automatically)."),
+            check(WINDOW_CLOSED, "Every day of the run was read after it closed; a day read while still open "
+                  "is provisional and is re-read by the next daily run."),
+        ]
+        if spec.dimensions:
+            specs.append(check(DIMENSIONS_PARSE, "Financial dimension strings split into their dimensions "
+                               f"(at most {MAX_UNPARSED_SHARE:.0%} unparseable)."))
+    return specs
+
+
+def entity_check_results(
+    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch
+) -> Iterator[dg.AssetCheckResult]:
+    """Results of the selected checks of ``spec``, after its batch was loaded."""
+    key = dg.AssetKey(spec.asset_key_path)
+    selected = {check.name for check in context.selected_asset_check_keys if check.asset_key == key}
+    if KEYS_UNIQUE in selected:
+        profile = fo.sink.profile(spec)
+        yield dg.AssetCheckResult(
+            asset_key=key,
+            check_name=KEYS_UNIQUE,
+            passed=profile.duplicate_keys == 0 and profile.null_keys == 0,
+            metadata={"live_rows": profile.live_rows, "duplicate_keys": profile.duplicate_keys,
+                      "null_keys": profile.null_keys},
+        )
+    if ROWS_MATCH_SOURCE in selected:
+        yield _rows_match_source(key, extractor, spec, batch)
+    if SCHEMA_DRIFT in selected:
+        removed = batch.manifest.removed_fields
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=SCHEMA_DRIFT, passed=not removed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"removed_fields": ", ".join(removed) or "none"},
+        )
+    if WINDOW_CLOSED in selected:
+        yield _window_closed(key, batch)
+    if DIMENSIONS_PARSE in selected and spec.dimensions:
+        yield _dimensions_parse(key, fo, spec, batch)
+
+
+def _distinct_keys_by_company(spec: EntitySpec, batch: LandedBatch) -> dict[str, int]:
+    """Distinct keys read per company: $skip paging over changing data can repeat a row across pages."""
+    seen: dict[str, set[tuple]] = {}
+    for path in batch.part_paths:
+        table = pq.read_table(path, columns=list(spec.key_columns))
+        companies = table.column(spec.company_field).to_pylist() if spec.company_field else [""] * table.num_rows
+        keys = zip(*(table.column(k).to_pylist() for k in spec.key_columns))
+        for company, row_key in zip(companies, keys):
+            seen.setdefault(company or "", set()).add(row_key)
+    return {company: len(keys) for company, keys in seen.items()}
+
+
+def _rows_match_source(key: dg.AssetKey, extractor: Extractor, spec: EntitySpec, batch: LandedBatch) -> dg.AssetCheckResult:
+    manifest = batch.manifest
+    window = (dt.date.fromisoformat(manifest.window[0]), dt.date.fromisoformat(manifest.window[1])) if manifest.window else None
+    read = _distinct_keys_by_company(spec, batch)
+    companies = manifest.companies if spec.company_field else [None]
+    mismatches = {}
+    counts = {}
+    for company in companies:
+        expected = extractor.count(spec, company, None if spec.parent else window, batch)
+        got = read.get(company or "", 0)
+        counts[company or "shared"] = {"read": got, "source": expected}
+        if expected != got:
+            mismatches[company or "shared"] = {"read": got, "source": expected}
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=ROWS_MATCH_SOURCE, passed=not mismatches,
+        metadata={"counts": dg.MetadataValue.json(counts)},
+        description=f"mismatch in {', '.join(mismatches)}" if mismatches else None,
+    )
+
+
+def _window_closed(key: dg.AssetKey, batch: LandedBatch) -> dg.AssetCheckResult:
+    window = batch.manifest.window
+    read_at = dt.datetime.fromisoformat(batch.manifest.created_at)
+    closed = window is None or read_at >= dt.datetime.fromisoformat(window[1]).replace(tzinfo=dt.timezone.utc)
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=WINDOW_CLOSED, passed=closed, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"read_at": read_at.isoformat(), "window_end": window[1] if window else "full history"},
+    )
+
+
+def _dimensions_parse(key: dg.AssetKey, fo: FoRuntime, spec: EntitySpec, batch: LandedBatch) -> dg.AssetCheckResult:
+    formats = fo.settings.dimensions
+    total = unparsed = 0
+    for dimension in spec.dimensions:
+        names = formats.ledger if dimension.format == "ledger" else formats.default
+        columns = [dimension.field] + ([dimension.account_type_field] if dimension.account_type_field else [])
+        for path in batch.part_paths:
+            table = pq.read_table(path, columns=columns)
+            values = table.column(dimension.field)
+            mask = pc.and_(pc.is_valid(values), pc.not_equal(values, ""))
+            if dimension.account_type_field:
+                mask = pc.and_(mask, pc.equal(table.column(dimension.account_type_field), "Ledger"))
+            for value in values.filter(mask).to_pylist():
+                total += 1
+                unparsed += parse_display_value(value, names, formats.delimiter) is None
+    share = unparsed / total if total else 0.0
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=DIMENSIONS_PARSE, passed=share <= MAX_UNPARSED_SHARE,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"values": total, "unparseable": unparsed, "share": round(share, 6)},
+    )

@@ -1,0 +1,35 @@
+"""`fo-assets dev`: the sandbox, the events receiver and `dagster dev`, wired together for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from fo_assets.demo import events_receiver
+from fo_assets.sandbox import Sandbox, SandboxConfig
+from fo_assets.settings import load_settings
+
+WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
+
+
+def run_dev(port: int) -> int:
+    events_secret = secrets.token_urlsafe(24)
+    with Sandbox(SandboxConfig()) as sandbox:
+        env = {**os.environ, **sandbox.env()}
+        settings = load_settings(env)
+        settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
+        tls = sandbox.tls
+        with events_receiver(settings.inbox_path, events_secret, tls.cert_path, tls.key_path) as url:
+            print(f"F&O sandbox:      {sandbox.base_url} (CA {sandbox.ca_path})")
+            print(f"events receiver:  {url} (secret in FO_EVENTS_SECRET of the dagster processes)")
+            print(f"Dagster UI:       http://127.0.0.1:{port}")
+            command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-p", str(port)]
+            process = subprocess.Popen(command, env=env)
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                process.terminate()
+                return process.wait(timeout=30)

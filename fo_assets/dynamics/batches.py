@@ -1,0 +1,88 @@
+"""One extract request's landing: decoded pages from many threads into one BatchWriter.
+
+Each company (and each key chunk) of a request is read by its own worker; their pages meet here. The
+dimension split runs in the worker (Arrow releases the GIL), only the Parquet append is serialised.
+The first failure of any worker fails the whole batch: it is never loaded and flags nothing, and the
+other workers of the request stop at their next page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pyarrow as pa
+
+from fo_assets.dynamics.decode import DecodedPage
+from fo_assets.dynamics.dimensions import add_dimension_columns, dimension_fields
+from fo_assets.dynamics.errors import FoError
+from fo_assets.dynamics.schema import EntityPlan
+from fo_assets.dynamics.throttle import Counters
+from fo_assets.landing import BatchWriter, DeleteScope, LandedBatch
+from fo_assets.settings import DimensionFormats
+
+# A manifest lists the first URL of each query; line reads can run thousands of key chunks, so only the
+# first ones are kept (the count is in the stats).
+MAX_LISTED_QUERIES = 50
+
+
+class BatchSink:
+    def __init__(self, writer: BatchWriter, plan: EntityPlan, formats: DimensionFormats):
+        self.writer = writer
+        self.plan = plan
+        self.counters = Counters()
+        self.error: FoError | None = None
+        self.unexpected: set[str] = set()
+        self._formats = formats
+        self._lock = threading.Lock()
+        self._queries = 0
+        self._unparseable = 0
+        self._started = time.monotonic()
+        present = set(plan.select_names)
+        fields = [*plan.arrow_schema, *dimension_fields(plan.spec.dimensions, formats, present)]
+        manifest = writer.manifest
+        manifest.schema = [{"name": f.name, "type": str(f.type)} for f in fields]
+        manifest.removed_fields = list(plan.removed_fields)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def query(self, url: str) -> None:
+        with self._lock:
+            self._queries += 1
+            if len(self.writer.manifest.queries) < MAX_LISTED_QUERIES:
+                self.writer.manifest.queries.append(url)
+
+    def write(self, page: DecodedPage, url: str, company: str | None, extracted_at: dt.datetime) -> None:
+        table, unparseable = add_dimension_columns(page.table, self.plan.spec.dimensions, self._formats)
+        with self._lock:
+            if self.error is not None:
+                return
+            self.unexpected |= page.unexpected
+            self._unparseable += unparseable
+            self.writer.write(table, url, extracted_at, company)
+
+    def fail(self, error: FoError) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+
+    def finish(self, scopes: list[DeleteScope], parents: pa.Table | None = None) -> LandedBatch:
+        """Seal the batch, or mark it failed if any worker failed."""
+        manifest = self.writer.manifest
+        manifest.stats = {
+            **self.counters.as_dict(),
+            "queries": self._queries,
+            "seconds": round(time.monotonic() - self._started, 3),
+            "unparseable_dimensions": self._unparseable,
+            "unexpected_fields": sorted(self.unexpected),
+        }
+        if self.error is not None:
+            self.writer.fail(str(self.error))
+            return self.writer.batch
+        manifest.delete_scopes = scopes
+        if parents is not None:
+            self.writer.write_parents(parents)
+        return self.writer.seal()

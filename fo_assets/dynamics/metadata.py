@@ -1,0 +1,160 @@
+"""The tenant's metadata, fetched rarely and cached on disk per environment.
+
+``$metadata`` is very large on a real tenant (tens of MB of EDMX): it is parsed once as a stream into a
+compact JSON index of every entity set (keys, properties, Edm types, precision and scale) and refetched
+only when older than the freshness bound, or when an entity set is asked for that the cached copy does
+not have. The X++ data types come from ``/Metadata/PublicEntities('<public name>')``, one small request
+per entity, cached the same way. Files are written atomically so concurrent runs never read half a file.
+
+Layout: ``<home>/metadata/<host>/edmx.json`` and ``.../public.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+
+import orjson
+
+from fo_assets.dynamics.errors import SchemaError
+from fo_assets.dynamics.schema import EntitySchema, FieldInfo, field_kind, unknown_entity_set
+
+DEFAULT_MAX_AGE = dt.timedelta(hours=24)
+Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set or None, accept) -> body
+
+
+class MetadataStore:
+    def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE):
+        self.folder = folder
+        self._base_url = base_url
+        self._fetch = fetch
+        self._max_age = max_age
+        self._edmx: dict[str, Any] | None = None
+        self._refreshed = False  # fetched $metadata in this process: no second fetch for a missing name
+        self._public: dict[str, Any] = _read(folder / "public.json") or {}
+
+    def entity(self, entity_set: str) -> EntitySchema:
+        edmx = self._entity_sets()
+        if entity_set not in edmx["entity_sets"] and not self._refreshed:
+            edmx = self._entity_sets(force=True)  # the cache may predate a new entity
+        described = edmx["entity_sets"].get(entity_set)
+        if described is None:
+            raise unknown_entity_set(entity_set, edmx["entity_sets"])
+        data_types = self._data_types(entity_set, described["type"])
+        fields = tuple(
+            FieldInfo(name, edm_type, field_kind(edm_type, is_enum, data_types.get(name)), precision, scale)
+            for name, edm_type, precision, scale, is_enum in described["properties"]
+        )
+        return EntitySchema(entity_set, described["type"], tuple(described["keys"]), fields)
+
+    def invalidate(self) -> None:
+        """Force a refetch on next use: the tenant sent fields the cached metadata does not know."""
+        for name in ("edmx.json", "public.json"):
+            (self.folder / name).unlink(missing_ok=True)
+        self._edmx, self._public = None, {}
+
+    def _entity_sets(self, force: bool = False) -> dict[str, Any]:
+        if self._edmx is None and not force:
+            cached = _read(self.folder / "edmx.json")
+            if cached and self._fresh(cached["fetched_at"]):
+                self._edmx = cached
+        if self._edmx is None or force:
+            body = self._fetch(f"{self._base_url}/data/$metadata", None, "application/xml")
+            self._edmx = {"fetched_at": _now().isoformat(), "entity_sets": parse_edmx(body)}
+            self._refreshed = True
+            _write(self.folder / "edmx.json", self._edmx)
+        return self._edmx
+
+    def _data_types(self, entity_set: str, public_name: str) -> dict[str, str]:
+        cached = self._public.get(entity_set)
+        if cached and self._fresh(cached["fetched_at"]):
+            return cached["data_types"]
+        key = quote(_quoted(public_name), safe="'")
+        url = f"{self._base_url}/Metadata/PublicEntities({key})"
+        try:
+            described = orjson.loads(self._fetch(url, entity_set, "application/json"))
+            data_types = {p["Name"]: p["DataType"] for p in described["Properties"]}
+        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
+            raise SchemaError(f"the metadata service answered something other than a public entity ({error!r})",
+                              entity_set=entity_set, url=url) from None
+        self._public[entity_set] = {"fetched_at": _now().isoformat(), "data_types": data_types}
+        _write(self.folder / "public.json", self._public)
+        return data_types
+
+    def _fresh(self, fetched_at: str) -> bool:
+        return _now() - dt.datetime.fromisoformat(fetched_at) < self._max_age
+
+
+def folder_for(home: Path, base_url: str) -> Path:
+    host = base_url.split("://", 1)[-1]
+    return home / "metadata" / re.sub(r"[^A-Za-z0-9.-]+", "_", host)
+
+
+def parse_edmx(body: bytes | bytearray) -> dict[str, dict[str, Any]]:
+    """{entity set: {type, keys, properties: [[name, edm type, precision, scale, is enum]]}}, streamed."""
+    types: dict[str, dict[str, Any]] = {}
+    enums: set[str] = set()
+    sets: dict[str, str] = {}
+    namespace = ""
+    for event, element in ET.iterparse(io.BytesIO(body), events=("start", "end")):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if event == "start":
+            if tag == "Schema":
+                namespace = element.get("Namespace", "")
+            continue
+        if tag == "EntityType":
+            keys = [ref.get("Name") for ref in element.iter() if ref.tag.endswith("}PropertyRef")]
+            properties = [
+                [p.get("Name"), p.get("Type"), _number(p.get("Precision")), _number(p.get("Scale"))]
+                for p in element
+                if p.tag.endswith("}Property")
+            ]
+            name = element.get("Name")
+            types[f"{namespace}.{name}"] = {"type": name, "keys": keys, "properties": properties}
+            element.clear()
+        elif tag == "EnumType":
+            enums.add(f"{namespace}.{element.get('Name')}")
+            element.clear()
+        elif tag == "EntitySet":
+            sets[element.get("Name", "")] = element.get("EntityType", "")
+    entity_sets = {}
+    for name, type_name in sets.items():
+        described = types.get(type_name)
+        if described is None:
+            continue
+        properties = [[*p, p[1] in enums] for p in described["properties"]]
+        entity_sets[name] = {"type": described["type"], "keys": described["keys"], "properties": properties}
+    return entity_sets
+
+
+def _number(value: str | None) -> int | None:
+    # Scale="Variable" (and a missing facet) leave the choice to schema.py's defaults.
+    return int(value) if value and value.isdigit() else None
+
+
+def _quoted(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _read(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+
+
+def _write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps(data))
+    os.replace(tmp, path)

@@ -1,0 +1,186 @@
+"""What an entity looks like in the tenant, and how the catalog's spec maps onto it.
+
+``EntitySchema`` is built from the tenant's metadata (see ``metadata.py``): the EDMX gives names, keys
+and Edm types with precision and scale; the F&O metadata service gives the X++ data type, the only way
+to tell a date-only field from an instant (both are ``Edm.DateTimeOffset`` in the EDMX).
+``plan_entity`` checks a catalog spec against it and decides what to ``$select`` and which Arrow type
+each column lands as.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable, Literal
+
+import pyarrow as pa
+
+from fo_assets.catalog import EntitySpec
+from fo_assets.dynamics.errors import SchemaError
+
+Kind = Literal["string", "enum", "guid", "bool", "int32", "int64", "decimal", "double", "date", "instant", "other"]
+
+# X++ ``real`` is stored as NUMERIC(32,16) in F&O's database: the widest value a field can hold, used
+# when the EDMX leaves the scale open (``Scale="Variable"``) or omits precision.
+DEFAULT_PRECISION = 32
+DEFAULT_SCALE = 16
+
+_EDM_KINDS: dict[str, Kind] = {
+    "Edm.String": "string",
+    "Edm.Guid": "guid",
+    "Edm.Boolean": "bool",
+    "Edm.Byte": "int32",
+    "Edm.SByte": "int32",
+    "Edm.Int16": "int32",
+    "Edm.Int32": "int32",
+    "Edm.Int64": "int64",
+    "Edm.Decimal": "decimal",
+    "Edm.Double": "double",
+    "Edm.Single": "double",
+    "Edm.Date": "date",
+    "Edm.DateTimeOffset": "instant",
+}
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    edm_type: str  # Edm.* or the qualified enum type, e.g. Microsoft.Dynamics.DataEntities.NoYes
+    kind: Kind
+    precision: int | None = None
+    scale: int | None = None
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        if self.kind == "decimal":
+            precision = self.precision or DEFAULT_PRECISION
+            scale = DEFAULT_SCALE if self.scale is None else self.scale
+            return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
+        return _ARROW[self.kind]
+
+
+_ARROW: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "enum": pa.string(),
+    "guid": pa.string(),
+    "other": pa.string(),
+    "bool": pa.bool_(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "double": pa.float64(),
+    "date": pa.date32(),
+    "instant": pa.timestamp("us", tz="UTC"),
+}
+
+
+def field_kind(edm_type: str, is_enum: bool, xpp_type: str | None) -> Kind:
+    """The landing kind of a property: the X++ data type settles what the Edm type leaves open."""
+    if is_enum or ((xpp_type or "").lower() == "enum" and edm_type not in _EDM_KINDS):
+        return "enum"
+    kind = _EDM_KINDS.get(edm_type, "other")
+    if kind == "instant" and (xpp_type or "").lower() == "date":
+        return "date"
+    return kind
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    entity_set: str
+    entity_type: str
+    keys: tuple[str, ...]
+    fields: tuple[FieldInfo, ...]
+
+    def get(self, name: str) -> FieldInfo | None:
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, FieldInfo]:
+        return {f.name: f for f in self.fields}
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    """How one catalog entity is read from one tenant."""
+
+    spec: EntitySpec
+    schema: EntitySchema
+    select: tuple[FieldInfo, ...]  # what $select asks for, in order; the decoded page has these columns
+    removed_fields: tuple[str, ...]  # fields the catalog expects that the tenant no longer has
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f.name, f.arrow_type) for f in self.select])
+
+    @property
+    def select_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.select)
+
+    @property
+    def select_option(self) -> tuple[str, ...] | None:
+        """The ``$select`` to send: None when it would name every public field (the same answer, and
+        a 300-field entity's list would be a URL of several KB)."""
+        return None if len(self.select) == len(self.schema.fields) else self.select_names
+
+    def field(self, name: str) -> FieldInfo:
+        found = self.schema.get(name)
+        if found is None:  # plan_entity checked every field the engine asks for
+            raise KeyError(name)
+        return found
+
+    @property
+    def order_by(self) -> tuple[str, ...]:
+        """The full row identity: a stable order for client-driven $skip paging."""
+        return self.spec.key_columns
+
+
+def unknown_entity_set(entity_set: str, known: Iterable[str]) -> SchemaError:
+    known = list(known)
+    near = difflib.get_close_matches(entity_set, known, n=5, cutoff=0.6)
+    near += [k for k in known if k.lower() == entity_set.lower() and k not in near]
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    return SchemaError(
+        f"entity set {entity_set!r} is not in the tenant's metadata{hint} "
+        "(entity set names are plural and case-sensitive, e.g. CustomersV3)",
+        entity_set=entity_set,
+    )
+
+
+def plan_entity(spec: EntitySpec, schema: EntitySchema) -> EntityPlan:
+    """Check the spec against the tenant and choose the fields to read; SchemaError names what is off."""
+    def fail(message: str) -> SchemaError:
+        return SchemaError(message, entity_set=spec.entity_set)
+
+    tenant_keys = set(schema.keys)
+    known_keys = ", ".join(schema.keys)
+    for key in spec.keys:
+        if schema.get(key) is None:
+            raise fail(f"catalog key field {key!r} does not exist in the tenant (its keys are {known_keys})")
+        if key not in tenant_keys:
+            raise fail(f"catalog key field {key!r} is not a key in the tenant (its keys are {known_keys})")
+    required = {
+        "company field": (spec.company_field,) if spec.company_field else (),
+        "window field": (spec.window_field,) if spec.window_field else (),
+        "parent key": spec.parent_keys,
+    }
+    for role, names in required.items():
+        for name in names:
+            if schema.get(name) is None:
+                raise fail(f"{role} {name!r} does not exist in the tenant")
+    window = schema.get(spec.window_field) if spec.window_field else None
+    if window is not None and window.kind not in ("date", "instant"):
+        raise fail(f"window field {spec.window_field!r} is not a date or date-time field in the tenant")
+
+    dimension_fields = [n for d in spec.dimensions for n in (d.field, d.account_type_field) if n]
+    essentials = [*spec.key_columns, *([spec.window_field] if spec.window_field else []), *spec.parent_keys]
+    if spec.fields is None:
+        wanted = [f.name for f in schema.fields]
+    else:
+        wanted = [*essentials, *spec.fields, *dimension_fields]
+    excluded = set(spec.excluded_fields)
+    clash = excluded.intersection(essentials)
+    if clash:
+        raise fail(f"excluded fields {sorted(clash)} are needed as keys, company or window fields")
+    removed = [n for n in dict.fromkeys([*(spec.fields or ()), *dimension_fields]) if schema.get(n) is None]
+    select = [schema.get(n) for n in dict.fromkeys(wanted) if n not in excluded and schema.get(n) is not None]
+    return EntityPlan(spec, schema, tuple(f for f in select if f is not None), tuple(removed))

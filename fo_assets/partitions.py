@@ -1,0 +1,32 @@
+"""The one daily partitioning every entity asset shares, and the run windows derived from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+# Set on a run that re-reads the whole history of every entity (weekly reconciliation): windowed
+# entities are then read without a date filter, and deletes are flagged per company.
+FULL_HISTORY_TAG = "fo/full_history"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: today's partition exists (provisional until the day closes), so postings made today
+    # are visible the same day; the partition check says when a day was read before it closed.
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
+
+
+def run_window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | None:
+    """The run's [start, end) days, or None when the run reads full history."""
+    if context.run.tags.get(FULL_HISTORY_TAG) == "true":
+        return None
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    """Tags that make one run cover the partitions first..last (inclusive): a single-run backfill."""
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}

@@ -1,0 +1,60 @@
+"""The run-time resource: settings, sink and ledger, built when a run starts (never at import)."""
+
+
+import logging
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from fo_assets.dynamics.extract import Extractor
+from fo_assets.landing import Ledger
+from fo_assets.settings import Settings, load_settings
+from fo_assets.sinks.base import Sink
+
+
+def build_sink(settings: Settings) -> Sink:
+    """Databricks when a workspace is configured, local Delta under FO_ASSETS_HOME otherwise."""
+    if settings.databricks is None:
+        from fo_assets.sinks.local_delta import LocalDeltaSink
+
+        return LocalDeltaSink(settings.delta_root)
+    from fo_assets.sinks.databricks import DatabricksSink, connect_workspace
+
+    db = settings.databricks
+    workspace = connect_workspace(db.host, db.client_id, settings.secret("DATABRICKS_CLIENT_SECRET").reveal())
+    return DatabricksSink(workspace, db.warehouse_id, db.catalog, db.schema, db.volume)
+
+
+class FoRuntime(dg.ConfigurableResource):
+    """Everything a run needs from the environment, resolved once per run.
+
+    Settings and secrets are read in ``setup_for_execution`` (run start), so a secret kept in the
+    encrypted store works exactly like one in the environment, and nothing is read at import.
+    """
+
+    config_file: str | None = None  # a code location's own settings file (one per customer)
+
+    _settings: Settings | None = PrivateAttr(default=None)
+    _sink: Sink | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._settings = load_settings(config_file=self.config_file)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(config_file=self.config_file)
+        return self._settings
+
+    @property
+    def sink(self) -> Sink:
+        if self._sink is None:
+            self._sink = build_sink(self.settings)
+        return self._sink
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.settings.home)
+
+    def extractor(self, run_id: str, log: logging.Logger | None = None) -> Extractor:
+        return Extractor(self.settings, run_id=run_id, log=log)

@@ -1,0 +1,46 @@
+"""Fixtures shared across the suite: a small sandbox tenant and an environment pointed at it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from fo_assets.sandbox import Sandbox, SandboxConfig
+
+# Fixed, so tests are deterministic whatever the day they run (the partitions start before it).
+ANCHOR = dt.date(2026, 6, 15)
+COMPANIES = ("usmf", "demf", "gbsi")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the configuration they set: a developer's exported FO_* variables must not leak in."""
+    for name in list(os.environ):
+        if name.startswith(("FO_", "DATABRICKS_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def small_sandbox() -> Iterator[Sandbox]:
+    """A small three-company tenant, shared read-only by tests that do not change its data."""
+    with Sandbox(SandboxConfig(scale=0.2, days=10, anchor_date=ANCHOR, companies=COMPANIES)) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def fresh_sandbox() -> Iterator[Sandbox]:
+    """A tenant of its own, for tests that change records or inject faults."""
+    with Sandbox(SandboxConfig(scale=0.1, days=10, anchor_date=ANCHOR, companies=COMPANIES)) as sandbox:
+        yield sandbox
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, home: Path, **extra: str) -> None:
+    """Configure fo-assets the way an operator does: export what the sandbox prints."""
+    env = {**sandbox.env(), "FO_ASSETS_HOME": str(home), "FO_PARTITIONS_START": "2026-05-01",
+           "FO_REQUEST_TIMEOUT": "10", "FO_WARMUP_TIMEOUT": "30", **extra}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)

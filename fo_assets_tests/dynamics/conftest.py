@@ -1,0 +1,71 @@
+"""Helpers for the extraction tests: settings pointed at a sandbox, landed rows, and the ground truth.
+
+The ground truth is converted to landed types from the sandbox's own field definitions (its X++ types),
+independently of the connector's metadata and decoding code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fo_assets.landing import AUDIT_COLUMNS, LandedBatch
+from fo_assets.sandbox import Sandbox
+from fo_assets.settings import Settings, load_settings
+
+SENTINEL_DAY = dt.date(1900, 1, 1)
+
+
+def settings_for(sandbox: Sandbox, home: Path, **extra: str) -> Settings:
+    env = {**sandbox.env(), "FO_ASSETS_HOME": str(home), "FO_REQUEST_TIMEOUT": "10", "FO_WARMUP_TIMEOUT": "30", **extra}
+    return load_settings(env)
+
+
+def read_batch(batch: LandedBatch) -> pa.Table:
+    tables = [pq.read_table(path) for path in batch.part_paths]
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def entity_rows(batch: LandedBatch) -> list[dict[str, Any]]:
+    """Landed rows without audit and dimension columns, as the tenant holds them."""
+    fields = {f["name"] for f in batch.manifest.schema}
+    table = read_batch(batch)
+    keep = [c for c in table.column_names if c in fields and c not in AUDIT_COLUMNS and not _is_dimension(c, fields)]
+    return table.select(keep).to_pylist()
+
+
+def _is_dimension(column: str, fields: set[str]) -> bool:
+    head, _, tail = column.rpartition("_")
+    return bool(head) and head in fields and tail[:1].isupper()
+
+
+def truth(
+    sandbox: Sandbox, entity_set: str, company: str | None = None, excluded: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    kinds = {f.name: f.xpp for f in sandbox.tenant.fields(entity_set)}
+    rows = []
+    for row in sandbox.tenant.rows(entity_set, company):
+        rows.append({name: _typed(value, kinds[name]) for name, value in row.items() if name not in excluded})
+    return rows
+
+
+def _typed(value: Any, xpp: str) -> Any:
+    if value is None:
+        return None
+    if xpp == "Date":
+        day = dt.date.fromisoformat(value[:10])
+        return None if day == SENTINEL_DAY else day
+    if xpp == "UtcDateTime":
+        instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return None if instant.date() == SENTINEL_DAY else instant
+    return value
+
+
+def by_key(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[tuple, dict[str, Any]]:
+    indexed = {tuple(row[k] for k in keys): row for row in rows}
+    assert len(indexed) == len(rows), "duplicate keys"
+    return indexed

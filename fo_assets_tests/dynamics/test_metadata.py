@@ -1,0 +1,93 @@
+"""Tenant metadata: EDMX + metadata service -> landing types, cached on disk with a freshness bound."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pyarrow as pa
+import pytest
+
+from fo_assets.dynamics.auth import TokenProvider
+from fo_assets.dynamics.errors import SchemaError
+from fo_assets.dynamics.metadata import MetadataStore, folder_for, parse_edmx
+from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.schema import FieldInfo, field_kind
+from fo_assets.dynamics.throttle import Counters, Throttle
+from fo_assets_tests.dynamics.conftest import settings_for
+
+
+@pytest.fixture
+def store_factory(small_sandbox, tmp_path):
+    settings = settings_for(small_sandbox, tmp_path)
+    fo = settings.require_fo()
+    client = ODataClient(fo, TokenProvider(fo, settings.secret("FO_CLIENT_SECRET")), Throttle(2))
+
+    def fetch(url, entity_set, accept):
+        return client.get(url, Target(entity_set), Counters(), time.monotonic() + 30, accept)
+
+    folder = folder_for(tmp_path, fo.base_url)
+    yield lambda max_age=dt.timedelta(hours=24): MetadataStore(folder, fo.base_url, fetch, max_age)
+    client.close()
+
+
+def test_types_come_from_the_edmx_and_the_xpp_data_type(store_factory, small_sandbox):
+    schema = store_factory().entity("GeneralJournalAccountEntries")
+    assert schema.keys == ("DataArea", "GeneralJournalAccountEntryRecId")
+    types = {f.name: f.arrow_type for f in schema.fields}
+    assert types["AccountingDate"] == pa.date32()  # Edm.DateTimeOffset, X++ Date
+    assert types["AccountingCurrencyAmount"] == pa.decimal128(32, 6)
+    assert types["GeneralJournalAccountEntryRecId"] == pa.int64()
+    assert types["PostingType"] == pa.string() and schema.get("PostingType").kind == "enum"
+    tenant_fields = small_sandbox.tenant.fields("GeneralJournalAccountEntries")
+    assert [f.name for f in schema.fields] == [f.name for f in tenant_fields]
+    instants = store_factory().entity("VendorInvoiceHeaders")
+    assert instants.get("PostedDateTime").arrow_type == pa.timestamp("us", tz="UTC")  # X++ UtcDateTime
+
+
+def test_fresh_metadata_is_read_from_disk_and_stale_metadata_is_refetched(store_factory, small_sandbox):
+    count = lambda: small_sandbox.stats.count("/data/$metadata")  # noqa: E731
+    before = count()
+    store_factory().entity("VendorsV2")
+    store_factory().entity("VendorsV2")
+    assert count() - before == 1
+    store_factory(max_age=dt.timedelta(0)).entity("VendorsV2")
+    assert count() - before == 2
+
+
+def test_an_unknown_entity_set_refreshes_once_then_names_near_matches(store_factory, small_sandbox):
+    store_factory().entity("VendorsV2")  # an earlier run cached the metadata
+    store = store_factory()
+    before = small_sandbox.stats.count("/data/$metadata")
+    with pytest.raises(SchemaError, match=r"'CustomerV3' is not in the tenant's metadata; did you mean CustomersV3"):
+        store.entity("CustomerV3")
+    with pytest.raises(SchemaError):
+        store.entity("Nope")
+    # The cache may predate the entity: one refresh, and only one however many names are missing.
+    assert small_sandbox.stats.count("/data/$metadata") - before == 1
+
+
+def test_edmx_facets():
+    edmx = b"""<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>
+    <Schema Namespace="Microsoft.Dynamics.DataEntities" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+    <EntityType Name="Thing"><Key><PropertyRef Name="Id" /></Key>
+      <Property Name="Id" Type="Edm.String" /><Property Name="Qty" Type="Edm.Decimal" Precision="32" Scale="Variable" />
+      <Property Name="Kind" Type="Microsoft.Dynamics.DataEntities.ThingKind" />
+      <NavigationProperty Name="Other" Type="X" />
+    </EntityType>
+    <EnumType Name="ThingKind"><Member Name="A" Value="0" /></EnumType>
+    <EntityContainer Name="C">
+      <EntitySet Name="Things" EntityType="Microsoft.Dynamics.DataEntities.Thing" />
+    </EntityContainer>
+    </Schema></edmx:DataServices></edmx:Edmx>"""
+    parsed = parse_edmx(edmx)
+    assert parsed == {"Things": {"type": "Thing", "keys": ["Id"], "properties": [
+        ["Id", "Edm.String", None, None, False],
+        ["Qty", "Edm.Decimal", 32, None, False],
+        ["Kind", "Microsoft.Dynamics.DataEntities.ThingKind", None, None, True],
+    ]}}
+    # Scale="Variable": X++ reals are NUMERIC(32,16) in the database, the widest a value can be.
+    assert FieldInfo("Qty", "Edm.Decimal", "decimal", 32, None).arrow_type == pa.decimal128(32, 16)
+    assert field_kind("Edm.DateTimeOffset", False, "UtcDateTime") == "instant"
+    assert field_kind("Edm.DateTimeOffset", False, "Date") == "date"
+    assert field_kind("Edm.Int32", False, "Int") == "int32"
