@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 
 from fo_assets.sandbox import Sandbox, SandboxConfig
+from fo_assets_tests.databricks_double import DatabricksDouble
 
 # Fixed, so tests are deterministic whatever the day they run (the partitions start before it).
 ANCHOR = dt.date(2026, 6, 15)
@@ -36,6 +37,14 @@ def fresh_sandbox() -> Iterator[Sandbox]:
     """A tenant of its own, for tests that change records or inject faults."""
     with Sandbox(SandboxConfig(scale=0.1, days=10, anchor_date=ANCHOR, companies=COMPANIES)) as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def dbx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabricksDouble]:
+    """A Databricks workspace double on 127.0.0.1, trusted through REQUESTS_CA_BUNDLE like a real one."""
+    with DatabricksDouble(tmp_path / "databricks") as double:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(double.ca_bundle_path))
+        yield double
 
 
 def point_at(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, home: Path, **extra: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -14,14 +13,6 @@ from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.databricks_double import DatabricksDouble
 
 CATALOG, SCHEMA, VOLUME = "main", "fo", "staging"
-
-
-@pytest.fixture
-def dbx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabricksDouble]:
-    """A Databricks workspace double on 127.0.0.1, trusted through REQUESTS_CA_BUNDLE like a real one."""
-    with DatabricksDouble(tmp_path / "databricks") as double:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(double.ca_bundle_path))
-        yield double
 
 
 @pytest.fixture

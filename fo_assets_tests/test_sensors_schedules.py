@@ -1,0 +1,109 @@
+"""The Business Events sensor over a real inbox, the schedules' run requests, and the failure alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from fo_assets.definitions import build_definitions
+from fo_assets.dynamics.events import intake
+from fo_assets.inbox import Inbox
+from fo_assets.partitions import FULL_HISTORY_TAG, RANGE_END_TAG, RANGE_START_TAG
+from fo_assets.schedules import trailing_window
+from fo_assets.sensors import failure_message, run_key
+from fo_assets_tests.events.support import TEST_MESSAGE, po_confirmed
+
+
+def _invoice_posted(company: str, vendor: str, invoice: str, event_id: str) -> dict:
+    return {"BusinessEventId": "VendorInvoicePostedBusinessEvent", "ControlNumber": 5637144700, "EventId": event_id,
+            "EventTime": "/Date(1750000000000)/", "LegalEntity": company.upper(), "MajorVersion": 0,
+            "MinorVersion": 0, "VendorAccount": vendor, "InvoiceNumber": invoice}
+
+
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    sensor = defs.resolve_sensor_def("fo_business_events")
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        return sensor(context)
+
+
+def test_sensor_turns_inbox_events_into_one_targeted_run_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    inbox = Inbox(tmp_path / "events" / "inbox.sqlite3")
+    first = po_confirmed("USMF-PO0000002", "usmf", "00000000-0000-0000-0000-000000000002")
+    posts = [
+        [first, first],  # a duplicate delivery in one post
+        [po_confirmed("USMF-PO0000001", "usmf", "00000000-0000-0000-0000-000000000001")],  # older, arrives later
+        [_invoice_posted("demf", "DEMF-V00001", "INV-0000007", "00000000-0000-0000-0000-000000000003")],
+        [{**first}],  # F&O's retry of the same event
+        [TEST_MESSAGE],  # endpoint activation
+        [{**po_confirmed("x", "usmf", "00000000-0000-0000-0000-000000000004"),
+          "BusinessEventId": "VendorPaymentPostedBusinessEvent"}],  # no catalog entity listens to it
+    ]
+    for post in posts:
+        inbox.append(intake(json.dumps(post)).events)
+
+    result = _tick(defs, instance, None)
+    (request,) = result.run_requests
+    config = request.run_config["ops"]["refresh_records"]["config"]
+    assert sorted(config["event_ids"]) == [f"00000000-0000-0000-0000-00000000000{i}" for i in (1, 2, 3)]
+    assert sorted((t["entity_set"], t["company"], tuple(sorted(t["lookup"].items()))) for t in config["targets"]) == [
+        ("PurchaseOrderHeadersV2", "usmf", (("PurchaseOrderNumber", "USMF-PO0000001"),)),
+        ("PurchaseOrderHeadersV2", "usmf", (("PurchaseOrderNumber", "USMF-PO0000002"),)),
+        ("VendorInvoiceHeaders", "demf", (("InvoiceNumber", "INV-0000007"), ("VendorAccount", "DEMF-V00001"))),
+    ]
+    assert request.run_key == run_key(config["event_ids"])
+    assert request.run_key == run_key(list(reversed(config["event_ids"])))  # order-free
+
+    # The cursor moved past everything: the next tick requests nothing, and the job validates the config.
+    again = _tick(defs, instance, result.cursor)
+    assert not again.run_requests
+    assert dg.validate_run_config(defs.resolve_job_def("fo_targeted_refresh"), request.run_config)
+
+
+def test_sensor_skips_when_there_is_no_inbox(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    defs = build_definitions()
+    result = _tick(defs, dg.DagsterInstance.ephemeral(), None)
+    assert not result.run_requests and "no event inbox" in str(result.skip_reason)
+
+
+def test_daily_schedule_requests_the_trailing_window_as_one_run(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("FO_TRAILING_DAYS", "5")
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("fo_daily_trailing_window")
+    when = dt.datetime(2026, 6, 15, 3, tzinfo=dt.timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.tags[RANGE_START_TAG] == "2026-06-11" and request.tags[RANGE_END_TAG] == "2026-06-15"
+    assert FULL_HISTORY_TAG not in request.tags
+    assert request.run_key == "daily-2026-06-15"
+    assert trailing_window(dt.date(2026, 1, 3), 7, dt.date(2026, 1, 1)) == (dt.date(2026, 1, 1), dt.date(2026, 1, 3))
+
+
+def test_weekly_reconciliation_reads_full_history(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("FO_PARTITIONS_START", "2026-02-01")
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("fo_weekly_reconciliation")
+    when = dt.datetime(2026, 6, 14, 4, tzinfo=dt.timezone.utc)
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        request = schedule.evaluate_tick(context).run_requests[0]
+    assert request.tags[FULL_HISTORY_TAG] == "true"
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-02-01", "2026-06-14")
+
+
+def test_failure_message_names_assets_partition_and_link():
+    run = dg.DagsterRun(job_name="fo_entities_job", run_id="r-1",
+                        tags={RANGE_START_TAG: "2026-06-01", RANGE_END_TAG: "2026-06-03"},
+                        asset_selection=frozenset({dg.AssetKey(["fo", "vendors_v2"])}))
+    body = failure_message(run, "VendorsV2 usmf: 401", "https://dagster.example/runs/r-1")
+    assert body["text"].splitlines() == [
+        "fo-assets run failed: fo/vendors_v2 (partition 2026-06-01..2026-06-03)",
+        "VendorsV2 usmf: 401",
+        "https://dagster.example/runs/r-1",
+    ]
