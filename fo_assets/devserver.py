@@ -22,9 +22,13 @@ def run_dev(port: int) -> int:
         settings = load_settings(env)
         settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
         tls = sandbox.tls
+        # The receiver's secret goes to a private file, not the terminal: post with ?code=$(cat <file>).
+        secret_file = settings.inbox_path.parent / "receiver.secret"
+        secret_file.touch(mode=0o600)
+        secret_file.write_text(events_secret)
         with events_receiver(settings.inbox_path, events_secret, tls.cert_path, tls.key_path) as url:
             print(f"F&O sandbox:      {sandbox.base_url} (CA {sandbox.ca_path})")
-            print(f"events receiver:  {url} (secret in FO_EVENTS_SECRET of the dagster processes)")
+            print(f"events receiver:  {url} (its secret is in {secret_file})")
             print(f"Dagster UI:       http://127.0.0.1:{port}")
             command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-p", str(port)]
             process = subprocess.Popen(command, env=env)
