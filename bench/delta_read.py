@@ -1,0 +1,24 @@
+"""Reading a local Delta table's current rows (for checks; not part of any measured work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import DeltaTable
+
+
+def read_delta(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """The table's current rows, read from its data files with pyarrow.
+
+    deltalake's own ``to_pyarrow_table()`` makes the process abort at exit about half the time
+    (deltalake 1.6.x, see REFERENCE.md), which would fail a benchmark run at random.
+    """
+    files = DeltaTable(str(path)).file_uris()
+    if not files:
+        raise ValueError(f"the Delta table {path} has no data files")
+    table = pa.concat_tables([pq.read_table(uri, columns=columns) for uri in files], promote_options="permissive")
+    # Delta string columns may come back as string_view, which some compute kernels (take) lack.
+    return table.cast(pa.schema([pa.field(f.name, pa.string()) if f.type == pa.string_view() else f
+                                 for f in table.schema]))
