@@ -60,7 +60,7 @@ def build_entity_assets(partitions_def: dg.PartitionsDefinition, pool: str) -> d
         pool=pool,
         check_specs=checks.entity_check_specs(partitions_def),
     )
-    def fo_entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    def fo_entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
         """Reads the selected F&O entities for the run's days and lands each as an upserted table."""
         window = run_window(context)
         specs = [by_key[key] for key in by_key if key in context.selected_asset_keys]

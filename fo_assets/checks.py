@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Iterator
 import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
+# Not exported by Dagster 1.13 (pinned exactly), but the only way to tie a day's check to the day's data.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as TargetMaterialization,
+)
 
 from fo_assets.catalog import CATALOG, EntitySpec
 from fo_assets.landing import LandedBatch
@@ -57,8 +61,45 @@ def entity_check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
 def entity_check_results(
     context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """The selected checks of ``spec``, after its batch was loaded, recorded for every day of the run.
+
+    Dagster 1.13 records an ``AssetCheckResult`` of a run over a partition range (a single-run backfill)
+    without a partition, so each day's planned check would show as skipped in the UI. Each day's
+    evaluation also names the materialization of that day it checked: without it the UI does not count
+    the day as checked.
+    """
+    key = dg.AssetKey(spec.asset_key_path)
+    targets = _materializations_by_partition(context, key)
+    for result in _results(context, fo, extractor, spec, batch):
+        blocking = context.assets_def.get_spec_for_check_key(dg.AssetCheckKey(key, result.check_name)).blocking
+        for partition in context.partition_keys:
+            yield dg.AssetCheckEvaluation(
+                asset_key=key, check_name=result.check_name, passed=result.passed, metadata=result.metadata,
+                target_materialization_data=targets.get(partition), severity=result.severity,
+                description=result.description, blocking=blocking, partition=partition,
+            )
+
+
+def _materializations_by_partition(
+    context: dg.AssetExecutionContext, key: dg.AssetKey
+) -> dict[str, TargetMaterialization]:
+    """The run's materialization of each of its days: the newest one of each day, as the output was just stored."""
+    days = context.partition_keys
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=days), limit=len(days)
+    ).records
+    targets: dict[str, TargetMaterialization] = {}
+    for record in records:  # newest first
+        if record.partition_key is not None:
+            targets.setdefault(record.partition_key, TargetMaterialization(
+                run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp))
+    return targets
+
+
+def _results(
+    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch
 ) -> Iterator[dg.AssetCheckResult]:
-    """Results of the selected checks of ``spec``, after its batch was loaded."""
     key = dg.AssetKey(spec.asset_key_path)
     selected = {check.name for check in context.selected_asset_check_keys if check.asset_key == key}
     if KEYS_UNIQUE in selected:
