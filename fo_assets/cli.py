@@ -110,7 +110,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     ledger = Ledger(settings.home)
-    batches = [ledger.get(args.batch)] if args.batch else ledger.batches(status="failed")
+    # "landed" too: when one load of a run fails, the run stops and the batches it landed after that
+    # one are never loaded; they are as replayable as the failed one (loads are idempotent by key).
+    batches = [ledger.get(args.batch)] if args.batch else [
+        b for b in ledger.batches() if b.manifest.status in ("failed", "landed")]
     if not batches:
         print("no failed batches to replay")
         return 0
@@ -176,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="re-load landed batches from their Parquet parts (no F&O calls)")
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument("--batch", help="one batch id")
-    which.add_argument("--failed", action="store_true", help="every batch whose load failed")
+    which.add_argument("--failed", action="store_true",
+                       help="every batch whose load failed or never ran (landed by a run that stopped)")
     replay.set_defaults(func=_replay)
 
     batches = sub.add_parser("batches", help="the batch ledger: what was landed and what became of it")

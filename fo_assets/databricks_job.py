@@ -1,8 +1,8 @@
 """Triggering the Databricks Job that models the landed tables, exactly once per set of batches.
 
-``run-now`` carries an idempotency token derived from the batches being modelled: a Dagster retry (or
-the SDK re-sending the POST after a read timeout) gets the run that is already going instead of a
-second one. The SDK's waiter returns normally for FAILED, TIMEDOUT and CANCELED runs, so the outcome is
+``run-now`` carries an idempotency token derived from the batches being modelled and the Dagster run
+lineage: a Dagster retry (or the SDK re-sending the POST after a read timeout) gets the run that is
+already going instead of a second one. The SDK's waiter returns normally for FAILED, TIMEDOUT and CANCELED runs, so the outcome is
 checked here.
 """
 
@@ -33,6 +33,10 @@ class JobRunResult:
 
 class JobRunError(RuntimeError):
     """The run could not be started, did not end in SUCCESS, or outlived the wait."""
+
+
+class JobWaitTimeout(JobRunError):
+    """The run is still going when the wait ended; it keeps running and a retry rejoins it."""
 
 
 def idempotency_token(batch_ids: Sequence[str]) -> str:
@@ -71,7 +75,7 @@ def run_job(
         if life_cycle in _FINAL:
             break
         if time.monotonic() >= deadline:
-            raise JobRunError(
+            raise JobWaitTimeout(
                 f"Databricks job {job_id} run {run_id} is still {_name(life_cycle)} after {timeout_s:g} s "
                 f"({run.run_page_url}); it keeps running, and a retry with the same token waits for it"
             )

@@ -30,6 +30,10 @@ DESCRIPTIONS = {
     "trial_balance": "Debits, credits and balance per legal entity, main account, dimension and posting layer.",
 }
 JOB_TIMEOUT_S = 3600.0
+# A job run that outlives the wait is still going: the op retries in the same Dagster run, whose token
+# rejoins it, instead of failing the model while Databricks finishes it.
+WAIT_RETRIES = 3
+WAIT_RETRY_DELAY_S = 60.0
 # The model runs after the entity tables change and once every run of theirs has finished, so a
 # backfill that lands ten entities triggers one model run, not ten.
 MODEL_AUTOMATION = (
@@ -108,18 +112,25 @@ def build_model_assets() -> dg.AssetsDefinition:
             return
         if settings.databricks.job_id is None:
             raise dg.Failure("DATABRICKS_JOB_ID is not set: deploy the bundle in fo_assets/model_sql and set it")
-        from fo_assets.databricks_job import idempotency_token, run_job
+        from fo_assets.databricks_job import JobWaitTimeout, idempotency_token, run_job
 
         batch_ids = modeled_batches(fo.ledger)
-        token = idempotency_token(batch_ids)
-        result = run_job(
-            fo.sink.workspace,  # type: ignore[attr-defined]
-            settings.databricks.job_id,
-            {"batch_ids": ",".join(batch_ids), "catalog": settings.databricks.catalog,
-             "schema": settings.databricks.schema},
-            token,
-            JOB_TIMEOUT_S,
-        )
+        # The same batches and the same Dagster run lineage give the same token: a retried trigger or a
+        # crash-retried run rejoins the job run it started, while a new materialization (after a FAILED
+        # job run, say) starts a fresh one.
+        lineage = context.run.root_run_id or context.run.run_id
+        token = idempotency_token([*batch_ids, f"dagster-run:{lineage}"])
+        try:
+            result = run_job(
+                fo.sink.workspace,  # type: ignore[attr-defined]
+                settings.databricks.job_id,
+                {"batch_ids": ",".join(batch_ids), "catalog": settings.databricks.catalog,
+                 "schema": settings.databricks.schema},
+                token,
+                JOB_TIMEOUT_S,
+            )
+        except JobWaitTimeout as exc:
+            raise dg.RetryRequested(max_retries=WAIT_RETRIES, seconds_to_wait=WAIT_RETRY_DELAY_S) from exc
         for table in MODEL_TABLES:
             yield dg.MaterializeResult(
                 asset_key=["fo_model", table],

@@ -240,7 +240,7 @@ def parse_legal_entities(raw: str) -> tuple[str, ...]:
     entities = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
     if not entities:
         raise ConfigError("FO_LEGAL_ENTITIES is empty: give comma-separated dataAreaIds, e.g. usmf,demf")
-    bad = [e for e in entities if not _LEGAL_ENTITY.match(e)]
+    bad = [e for e in entities if not _LEGAL_ENTITY.fullmatch(e)]
     if bad:
         raise ConfigError(
             f"FO_LEGAL_ENTITIES has {', '.join(map(repr, bad))}: a dataAreaId is 1 to 4 letters or digits"
@@ -263,7 +263,7 @@ def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
     if parts.scheme != "https" or not parts.hostname or parts.path.rstrip("/"):
         raise ConfigError("DATABRICKS_HOST must be https://<workspace host> without a path")
     for name in ("DATABRICKS_CATALOG", "DATABRICKS_SCHEMA", "DATABRICKS_VOLUME"):
-        if not _DATABRICKS_NAME.match(env[name]):
+        if not _DATABRICKS_NAME.fullmatch(env[name]):
             raise ConfigError(f"{name}={env[name]!r} is not a valid Unity Catalog name (letters, digits, _ and -)")
     job_id = env.get("DATABRICKS_JOB_ID")
     if job_id and not job_id.strip().isdigit():

@@ -11,10 +11,12 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.databricks_job import run_job
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.model import MODEL_TABLES, local_statements, model_sql
 from fo_assets.partitions import range_tags
+from fo_assets.sinks.databricks import connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.conftest import ANCHOR, point_at
 
@@ -92,7 +94,7 @@ def _databricks_env(monkeypatch, dbx, job_id: int) -> None:
         monkeypatch.setenv(name, value)
 
 
-def test_databricks_load_and_model_job_run_once_per_set_of_batches(small_sandbox, dbx, monkeypatch, tmp_path):
+def test_databricks_load_and_model_job_rejoined_on_retry(small_sandbox, dbx, monkeypatch, tmp_path):
     point_at(monkeypatch, small_sandbox, tmp_path)
     _databricks_env(monkeypatch, dbx, job_id=77)
     dbx.jobs.define(77, "SUCCESS")
@@ -108,15 +110,25 @@ def test_databricks_load_and_model_job_run_once_per_set_of_batches(small_sandbox
         dbx.query(f"SELECT 1 FROM {dbx.table_ref('main', 'fo_raw', spec.table)} LIMIT 0")
 
     first = _model(defs, instance)
-    second = _model(defs, instance)  # a retry over the same batches: same idempotency token, same run
-    assert len(dbx.jobs.runs) == 1
     run = dbx.jobs.runs[0]
     assert len(run.idempotency_token) <= 64
     assert set(run.parameters["batch_ids"].split(",")) == {b.batch_id for b in Ledger(tmp_path).batches()}
     assert (run.parameters["catalog"], run.parameters["schema"]) == ("main", "fo_raw")
-    metas = [m.metadata for r in (first, second) for m in r.asset_materializations_for_node("fo_model")]
-    assert {m["fo/job_run_id"].value for m in metas} == {run.run_id}
-    assert all(m["fo/run_page_url"].value.startswith(dbx.host) for m in metas)
+    (meta,) = {m.metadata["fo/idempotency_token"].value: m.metadata
+               for m in first.asset_materializations_for_node("fo_model")}.values()
+    assert meta["fo/job_run_id"].value == run.run_id and meta["fo/run_page_url"].value.startswith(dbx.host)
+
+    # A retried trigger (the SDK re-sending run-now, or a crash-retried Dagster run of the same lineage)
+    # carries the same token and rejoins the run instead of starting a second one.
+    workspace = connect_workspace(dbx.host, dbx.client_id, dbx.client_secret, timeout_s=10)
+    again = run_job(workspace, 77, run.parameters, meta["fo/idempotency_token"].value, timeout_s=30, poll_s=0.1)
+    assert again.run_id == run.run_id and len(dbx.jobs.runs) == 1
+
+    # A new materialization over the same batches is a new lineage: it starts a fresh job run.
+    second = _model(defs, instance)
+    assert len(dbx.jobs.runs) == 2
+    assert {m.metadata["fo/job_run_id"].value for m in second.asset_materializations_for_node("fo_model")} == {
+        dbx.jobs.runs[1].run_id}
 
 
 def test_a_failed_model_job_fails_the_asset(small_sandbox, dbx, monkeypatch, tmp_path):

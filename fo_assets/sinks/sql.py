@@ -41,7 +41,7 @@ def quote(name: str) -> str:
 
 def volume_path_part(part: str) -> str:
     """A catalog, schema, volume, table or batch id as it appears inside a staged ``/Volumes`` path."""
-    if not _PATH_PART.match(part):
+    if not _PATH_PART.fullmatch(part):  # match() would let "$" accept a trailing newline
         raise ValueError(
             f"{part!r} cannot be part of a staged volume path: use letters, digits, '_' and '-' only"
         )

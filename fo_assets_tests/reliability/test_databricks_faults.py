@@ -1,0 +1,123 @@
+"""Databricks faults end to end: throttling, expired tokens, FAILED statements, failed uploads, job runs.
+
+A fault the SDK or the sink can absorb ends with an exact target in the same run. A load that fails
+fails the run with a message naming the table, the batch and the warehouse's own words, keeps the
+batch replayable, and ``fo-assets replay --failed`` then converges without touching F&O.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fo_assets import model
+from fo_assets.cli import main as cli
+from fo_assets_tests.reliability.child_run import failure_message
+from fo_assets_tests.reliability.stack import JOB_ID, TABLES, Stack, when
+
+HEADERS_MERGE = r"^MERGE WITH SCHEMA EVOLUTION INTO `main`.`fo`.`purchase_order_headers_v2`"
+
+
+def test_throttled_statements_and_uploads_are_waited_out(stack: Stack) -> None:
+    stack.dbx.faults.throttle(times=1, retry_after=1, path_pattern=r"^/api/2\.0/sql/statements")
+    stack.dbx.faults.throttle(times=1, retry_after=1, path_pattern=r"^/api/2\.0/fs/files/")
+
+    result = stack.run()
+
+    assert result.success
+    assert sum(status == 429 for _, _, status in stack.dbx.requests) == 2
+    stack.assert_exact()
+
+
+def test_workspace_tokens_expired_mid_run_are_replaced(stack: Stack) -> None:
+    dbx = stack.dbx
+    def merged() -> bool:
+        return any(r.text.startswith("MERGE") and r.state == "SUCCEEDED" for r in list(dbx.statements.records.values()))
+
+    expire = when(merged, dbx.faults.expire_tokens)
+
+    result = stack.run()
+
+    expire.join(1)
+    assert result.success
+    assert any(status == 401 for _, _, status in dbx.requests) and dbx.tokens_issued >= 3
+    stack.assert_exact()
+    stack.assert_no_secret_leaked()
+
+
+def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[DELTA_CONCURRENT_APPEND] Files were added to the table")
+
+    result = stack.run()
+
+    assert not result.success
+    message = failure_message(result)
+    assert "main.fo.purchase_order_headers_v2" in message and "DELTA_CONCURRENT_APPEND" in message
+    statuses = stack.statuses()
+    assert statuses["purchase_order_headers_v2"] == ["failed"]
+    assert statuses["vendors_v2"] == ["loaded"]  # loaded before the failure
+    # The batches after the failed one in the run were landed and never loaded: replay must take them too.
+    assert statuses["purchase_order_lines_v2"] == statuses["general_journal_account_entries"] == ["landed"]
+    assert stack.rows("purchase_order_headers_v2") == []
+
+    assert cli(["replay", "--failed"]) == 0
+
+    replayed = capsys.readouterr().out
+    assert "purchase_order_headers_v2: inserted" in replayed and "general_journal_account_entries: inserted" in replayed
+    assert all(s == ["loaded"] for s in stack.statuses().values())
+    stack.assert_exact()
+    assert cli(["replay", "--failed"]) == 0 and "no failed batches" in capsys.readouterr().out
+    stack.assert_no_secret_leaked((("stdout", replayed.encode())))
+
+
+def test_a_failed_upload_fails_the_run_and_replay_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    stack.dbx.faults.fail_uploads(times=1, status=500)  # not retryable: the SDK gives up at once
+
+    result = stack.run()
+
+    assert not result.success
+    message = failure_message(result)
+    assert "uploading part-00000.parquet to /Volumes/main/fo/staging/vendors_v2/" in message
+    assert "injected upload failure" in message
+    assert stack.statuses()["vendors_v2"] == ["failed"]
+
+    assert cli(["replay", "--failed"]) == 0
+
+    assert all(s == ["loaded"] for s in stack.statuses().values())
+    stack.assert_exact()
+
+
+def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job_afresh(stack: Stack) -> None:
+    stack.dbx.jobs.define(JOB_ID, "FAILED", state_message="Task trial_balance failed: division by zero")
+    assert stack.run(tables=TABLES[:1]).success
+
+    first = stack.materialize_model()
+    again = stack.materialize_model()  # a person re-materializes: a new lineage, a new job run
+
+    assert len(stack.dbx.jobs.runs) == 2
+    for result, run in zip((first, again), stack.dbx.jobs.runs):
+        assert not result.success
+        message = failure_message(result)
+        assert f"job {JOB_ID} run {run.run_id} ended TERMINATED/FAILED: Task trial_balance failed" in message
+    stack.assert_exact(TABLES[:1])
+
+
+def test_a_job_trigger_retried_after_a_timeout_rejoins_the_first_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model, "JOB_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(model, "WAIT_RETRY_DELAY_S", 0.0)
+    # The run answers RUNNING to 2 polls, and a wait of 0.5 s makes two (at its start and at its end):
+    # the first attempt times out, the op retries within the same Dagster run, the second finds it done.
+    stack.dbx.jobs.define(JOB_ID, polls_until_done=2)
+    assert stack.run(tables=TABLES[:1]).success
+
+    retried = stack.materialize_model()
+
+    assert retried.success
+    retries = [e for e in retried.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 1
+    metadata = retried.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata
+    (run,) = stack.dbx.jobs.runs
+    assert metadata["fo/job_run_id"].value == run.run_id
+    run_nows = [path for method, path, _ in stack.dbx.requests if path == "/api/2.2/jobs/run-now"]
+    assert len(run_nows) == 2  # triggered twice, one run
