@@ -8,7 +8,7 @@ backfill is one scan per company, not 365 runs.
 
 
 import datetime as dt
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import dagster as dg
 
@@ -16,6 +16,7 @@ from fo_assets import checks
 from fo_assets.catalog import CATALOG, EntitySpec, spec_for
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest
 from fo_assets.io_manager import ENTITY_SET_KEY
+from fo_assets.keys import entity_key
 from fo_assets.partitions import run_window
 from fo_assets.resources import FoRuntime
 
@@ -25,9 +26,9 @@ OWNERS = ["team:finance-data"]
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=36), warn_window=dt.timedelta(hours=26))
 
 
-def entity_out(spec: EntitySpec) -> dg.AssetOut:
+def entity_out(spec: EntitySpec, prefix: Sequence[str]) -> dg.AssetOut:
     return dg.AssetOut(
-        key=dg.AssetKey(spec.asset_key_path),
+        key=entity_key(spec, prefix),
         description=spec.description,
         group_name=spec.group,
         io_manager_key="fo_io_manager",
@@ -44,21 +45,23 @@ def entity_out(spec: EntitySpec) -> dg.AssetOut:
     )
 
 
-def build_entity_assets(partitions_def: dg.PartitionsDefinition, pool: str) -> dg.AssetsDefinition:
-    by_key = {dg.AssetKey(spec.asset_key_path): spec for spec in CATALOG}
+def build_entity_assets(
+    partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
+) -> dg.AssetsDefinition:
+    by_key = {entity_key(spec, prefix): spec for spec in CATALOG}
 
     @dg.multi_asset(
         name="fo_entities",
-        outs={spec.table: entity_out(spec) for spec in CATALOG},
+        outs={spec.table: entity_out(spec, prefix) for spec in CATALOG},
         internal_asset_deps={
-            spec.table: {dg.AssetKey(spec_for(spec.parent).asset_key_path)} if spec.parent else set()
+            spec.table: {entity_key(spec_for(spec.parent), prefix)} if spec.parent else set()
             for spec in CATALOG
         },
         can_subset=True,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=pool,
-        check_specs=checks.entity_check_specs(partitions_def),
+        check_specs=checks.entity_check_specs(partitions_def, prefix),
     )
     def fo_entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
         """Reads the selected F&O entities for the run's days and lands each as an upserted table."""
@@ -81,7 +84,7 @@ def build_entity_assets(partitions_def: dg.PartitionsDefinition, pool: str) -> d
                 if batch.manifest.status != "landed":
                     continue
                 yield dg.Output(batch, output_name=spec.table)
-                yield from checks.entity_check_results(context, fo, extractor, spec, batch)
+                yield from checks.entity_check_results(context, fo, extractor, spec, batch, entity_key(spec, prefix))
         if failure is not None:
             raise failure
 

@@ -7,7 +7,7 @@ They are partitioned like the assets, so the UI shows each day's result next to 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import dagster as dg
 import pyarrow as pa
@@ -18,6 +18,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from fo_assets.catalog import CATALOG, EntitySpec
+from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch
 
 if TYPE_CHECKING:
@@ -33,10 +34,10 @@ WINDOW_CLOSED = "window_closed"
 MAX_UNPARSED_SHARE = 0.01
 
 
-def entity_check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+def entity_check_specs(partitions_def: dg.PartitionsDefinition, prefix: Sequence[str] = ()) -> list[dg.AssetCheckSpec]:
     specs = []
     for spec in CATALOG:
-        key = dg.AssetKey(spec.asset_key_path)
+        key = entity_key(spec, prefix)
 
         def check(name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
             return dg.AssetCheckSpec(
@@ -60,7 +61,8 @@ def entity_check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.Asset
 
 
 def entity_check_results(
-    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch
+    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch,
+    key: dg.AssetKey,
 ) -> Iterator[dg.AssetCheckEvaluation]:
     """The selected checks of ``spec``, after its batch was loaded, recorded for every day of the run.
 
@@ -69,9 +71,8 @@ def entity_check_results(
     evaluation also names the materialization of that day it checked: without it the UI does not count
     the day as checked.
     """
-    key = dg.AssetKey(spec.asset_key_path)
     targets = _materializations_by_partition(context, key)
-    for result in _results(context, fo, extractor, spec, batch):
+    for result in _results(context, fo, extractor, spec, batch, key):
         blocking = context.assets_def.get_spec_for_check_key(dg.AssetCheckKey(key, result.check_name)).blocking
         for partition in context.partition_keys:
             yield dg.AssetCheckEvaluation(
@@ -98,9 +99,9 @@ def _materializations_by_partition(
 
 
 def _results(
-    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch
+    context: dg.AssetExecutionContext, fo: FoRuntime, extractor: Extractor, spec: EntitySpec, batch: LandedBatch,
+    key: dg.AssetKey,
 ) -> Iterator[dg.AssetCheckResult]:
-    key = dg.AssetKey(spec.asset_key_path)
     selected = {check.name for check in context.selected_asset_check_keys if check.asset_key == key}
     if KEYS_UNIQUE in selected:
         profile = fo.sink.profile(spec)

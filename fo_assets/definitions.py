@@ -20,17 +20,18 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     """Everything of one code location; ``config_file`` is its own settings file (one per customer)."""
     settings = load_settings(config_file=config_file)
     partitions = daily_partitions(settings.partitions_start)
-    entities = build_entity_assets(partitions, settings.pool)
+    prefix = settings.asset_key_prefix
+    entities = build_entity_assets(partitions, settings.pool, prefix)
     entity_job = dg.define_asset_job(
         ENTITY_JOB,
         selection=dg.AssetSelection.assets(entities),
         partitions_def=partitions,
         description="Reads every F&O entity for the selected days and upserts it into its table.",
     )
-    refresh_job = build_refresh_job(partitions, settings.pool)
+    refresh_job = build_refresh_job(partitions, settings.pool, prefix)
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
-        assets=[entities, build_model_assets()],
+        assets=[entities, build_model_assets(prefix)],
         jobs=[entity_job, refresh_job, table_maintenance],
         schedules=[*build_schedules(entity_job, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),

@@ -9,12 +9,14 @@ tables and writes local Delta model tables.
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Sequence
 
 import dagster as dg
 import duckdb
 from deltalake import DeltaTable, write_deltalake
 
-from fo_assets.catalog import CATALOG
+from fo_assets.catalog import BY_TABLE, CATALOG
+from fo_assets.keys import entity_key, model_key
 from fo_assets.landing import Ledger
 from fo_assets.resources import FoRuntime
 
@@ -82,11 +84,11 @@ def modeled_batches(ledger: Ledger) -> list[str]:
     return sorted(latest.values())
 
 
-def build_model_assets() -> dg.AssetsDefinition:
+def build_model_assets(prefix: Sequence[str] = ()) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
-            key=["fo_model", table],
-            deps=[["fo", dep] for dep in MODEL_DEPS[table]],
+            key=model_key(table, prefix),
+            deps=[entity_key(BY_TABLE[dep], prefix) for dep in MODEL_DEPS[table]],
             description=DESCRIPTIONS[table],
             group_name="model",
             kinds={"databricks", "sql"},
@@ -104,7 +106,7 @@ def build_model_assets() -> dg.AssetsDefinition:
             counts = run_local_model(settings.delta_root)
             for table in MODEL_TABLES:
                 yield dg.MaterializeResult(
-                    asset_key=["fo_model", table],
+                    asset_key=model_key(table, prefix),
                     metadata={"dagster/row_count": counts[table],
                               "dagster/uri": str(settings.delta_root / "model" / table),
                               "fo/engine": "duckdb (local)"},
@@ -133,7 +135,7 @@ def build_model_assets() -> dg.AssetsDefinition:
             raise dg.RetryRequested(max_retries=WAIT_RETRIES, seconds_to_wait=WAIT_RETRY_DELAY_S) from exc
         for table in MODEL_TABLES:
             yield dg.MaterializeResult(
-                asset_key=["fo_model", table],
+                asset_key=model_key(table, prefix),
                 metadata={"dagster/table_name": f"{settings.databricks.catalog}.{settings.databricks.schema}.{table}",
                           "fo/job_run_id": result.run_id,
                           "fo/run_page_url": dg.MetadataValue.url(result.run_page_url),

@@ -8,6 +8,7 @@ falls in, so the partition status in the UI stays true.
 
 import datetime as dt
 from collections import defaultdict
+from typing import Sequence
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from fo_assets.catalog import EntitySpec, children_of, spec_for
 from fo_assets.dynamics.extract import ExtractRequest
 from fo_assets.io_manager import load_metadata, upsert_batch
+from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch
 from fo_assets.resources import FoRuntime
 
@@ -68,7 +70,9 @@ def _partitions(batch: LandedBatch, field: str | None, partitions_def: dg.Partit
     return sorted(days & existing)
 
 
-def build_refresh_job(partitions_def: dg.PartitionsDefinition, pool: str) -> dg.JobDefinition:
+def build_refresh_job(
+    partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
+) -> dg.JobDefinition:
     @dg.op(pool=pool, tags={"kind": "dynamics365"})
     def refresh_records(context: dg.OpExecutionContext, config: RefreshConfig, fo: FoRuntime) -> None:
         """Re-read the named records (and their lines) from F&O and upsert them into their tables."""
@@ -95,7 +99,7 @@ def build_refresh_job(partitions_def: dg.PartitionsDefinition, pool: str) -> dg.
             metadata["fo/event_ids"] = ", ".join(config.event_ids)
             for partition in window_days.get(spec.entity_set, []):
                 context.log_event(
-                    dg.AssetMaterialization(asset_key=spec.asset_key_path, partition=partition, metadata=metadata)
+                    dg.AssetMaterialization(asset_key=entity_key(spec, prefix), partition=partition, metadata=metadata)
                 )
             context.log.info(f"{spec.entity_set}: {batch.manifest.row_count} record(s) re-read and upserted")
 

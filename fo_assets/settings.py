@@ -95,6 +95,7 @@ class Settings:
     landing_retention_days: int = 30
     alert_webhook_url: str | None = None
     dagster_ui_url: str | None = None  # for links in alerts
+    asset_key_prefix: tuple[str, ...] = ()  # one per code location when several share an instance
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -180,6 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         landing_retention_days=_int(env, "FO_LANDING_RETENTION_DAYS", 30, low=1, high=3650),
         alert_webhook_url=_optional_https(env, "FO_ALERT_WEBHOOK_URL"),
         dagster_ui_url=(env.get("FO_DAGSTER_UI_URL") or "").rstrip("/") or None,
+        asset_key_prefix=_key_prefix(env.get("FO_ASSET_KEY_PREFIX", "")),
         secret_store=store,
         _env=env,
     )
@@ -299,6 +301,13 @@ def _dimension_formats(env: Mapping[str, str]) -> DimensionFormats:
         ledger=names("FO_LEDGER_DIMENSION_FORMAT", base.ledger),
         default=names("FO_DEFAULT_DIMENSION_FORMAT", base.default),
     )
+
+
+def _key_prefix(raw: str) -> tuple[str, ...]:
+    parts = tuple(p for p in raw.strip().split("/") if p)
+    if not all(re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
+        raise ConfigError(f"FO_ASSET_KEY_PREFIX={raw!r}: use letters, digits and _, segments joined by /")
+    return parts
 
 
 def _is_loopback(host: str) -> bool:

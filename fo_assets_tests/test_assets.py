@@ -145,3 +145,17 @@ def test_a_failed_read_fails_the_run_and_loads_nothing(fresh_sandbox, monkeypatc
     batches = Ledger(tmp_path).batches()
     assert [b.manifest.status for b in batches] in ([], ["incomplete"])
     assert not (tmp_path / "delta" / "main_accounts").exists()
+
+
+def test_a_key_prefix_keeps_a_locations_assets_apart(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("FO_ASSET_KEY_PREFIX", "contoso")
+    defs = build_definitions()
+    entities = defs.get_assets_def(dg.AssetKey(["contoso", "fo", "vendors_v2"]))
+    assert entities.keys == {dg.AssetKey(["contoso", *spec.asset_key_path]) for spec in CATALOG}
+    assert {c.asset_key for c in entities.check_specs} == entities.keys
+    lines = dg.AssetKey(["contoso", "fo", "purchase_order_lines_v2"])
+    assert entities.asset_deps[lines] == {dg.AssetKey(["contoso", "fo", "purchase_order_headers_v2"])}
+    model = defs.get_assets_def(dg.AssetKey(["contoso", "fo_model", "trial_balance"]))
+    assert model.asset_deps[dg.AssetKey(["contoso", "fo_model", "trial_balance"])] == {
+        dg.AssetKey(["contoso", "fo", "general_journal_account_entries"]), dg.AssetKey(["contoso", "fo", "main_accounts"])}

@@ -70,7 +70,7 @@ def copy_customer(root: Path, name: str, sandbox: Sandbox) -> Customer:
     shutil.copytree(DEPLOY / "customers" / name, folder)
     home = root / f"{name}-home"
     settings = {k: v for k, v in sandbox.env().items() if k != "FO_CLIENT_SECRET"}
-    settings.update(FO_ASSETS_HOME=str(home), FO_PARTITIONS_START=PARTITIONS_START,
+    settings.update(FO_ASSETS_HOME=str(home), FO_PARTITIONS_START=PARTITIONS_START, FO_ASSET_KEY_PREFIX=name,
                     FO_REQUEST_TIMEOUT="10", FO_WARMUP_TIMEOUT="30")
     lines = [f"# {name}, pointed at a sandbox tenant (written by the deploy tests)"]
     (folder / "fo-assets.env").write_text("\n".join(lines + [f"{k}={v}" for k, v in settings.items()]) + "\n")

@@ -30,9 +30,6 @@ pytestmark = pytest.mark.slow
 COMPANIES = {"contoso": ("usmf", "demf"), "fabrikam": ("frrt", "itco")}
 HOSTS = {"contoso": "127.0.0.1", "fabrikam": "localhost"}
 VENDORS = spec_for("VendorsV2")
-# The collision of asset keys between customer locations, reported to the lead: until fo-assets can
-# prefix a location's asset keys, two customers' histories share `fo/<table>` in one instance.
-SHARED_KEYS = "asset keys are `fo/<table>` in every location, so customers share them in one instance"
 
 
 @dataclass(frozen=True)
@@ -83,7 +80,7 @@ def test_each_customer_lands_its_own_tenant_with_its_own_secret_in_its_own_home(
         assert store.get("FO_CLIENT_SECRET") == Secret(tenants[name].cfg.client_secret)
 
         defs = load_location(customer.definitions)
-        pools[name] = defs.get_assets_def(dg.AssetKey(VENDORS.asset_key_path)).op.pool
+        pools[name] = defs.get_assets_def(dg.AssetKey([name, *VENDORS.asset_key_path])).op.pool
         assert pools[name] == customer.pool
         with dg.DagsterInstance.ephemeral() as instance:
             result = defs.resolve_job_def(ENTITY_JOB).execute_in_process(instance=instance,
@@ -107,14 +104,12 @@ def test_the_workspace_file_loads_every_customer_location(site, tmp_path):
         assert f"Validation successful for code location {name}" in out
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SHARED_KEYS)
 def test_the_checked_in_production_workspace_validates(tmp_path):
     out = run([str(BIN / "dagster"), "definitions", "validate", "-w", str(DEPLOY / "workspace.yaml")],
               clean_env(DAGSTER_HOME=str(_empty_dagster_home(tmp_path))))
     assert "Validation successful for code location fabrikam" in out
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SHARED_KEYS)
 def test_customer_histories_stay_apart_in_one_instance(site, monkeypatch):
     monkeypatch.setenv("FO_ASSETS_MASTER_KEY", site.master_key)
     keys = {}
@@ -122,7 +117,7 @@ def test_customer_histories_stay_apart_in_one_instance(site, monkeypatch):
         for name in site.customers:
             job = load_location(site.customers[name].definitions).resolve_job_def(ENTITY_JOB)
             result = job.execute_in_process(instance=instance, partition_key=ANCHOR.isoformat(),
-                                            asset_selection=[dg.AssetKey(VENDORS.asset_key_path)])
+                                            asset_selection=[dg.AssetKey([name, *VENDORS.asset_key_path])])
             keys[name] = {e.asset_key for e in result.get_asset_materialization_events()}
     assert keys["contoso"].isdisjoint(keys["fabrikam"])
 
