@@ -12,7 +12,7 @@ from fo_assets.settings import ConfigError, load_settings
 
 
 def _secrets(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_settings(config_file=args.config_file)
     store = settings.secret_store
     assert store is not None
     if args.action == "keygen":
@@ -40,7 +40,7 @@ def _secrets(args: argparse.Namespace) -> int:
 def _instance_init(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    settings = load_settings()
+    settings = load_settings(config_file=args.config_file)
     if settings.fo is None:
         print("no F&O environment configured (FO_BASE_URL): runs use the pool default of dagster.yaml")
         return 0
@@ -72,7 +72,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _events_serve(args: argparse.Namespace) -> int:
     from fo_assets.receiver import serve
 
-    settings = load_settings()
+    settings = load_settings(config_file=args.config_file)
     secret = settings.secret("FO_EVENTS_SECRET").reveal()
     settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
     serve(settings.inbox_path, secret, args.host, args.port, args.certfile, args.keyfile)
@@ -86,7 +86,7 @@ def _events_drain(args: argparse.Namespace) -> int:
     from fo_assets.inbox import Inbox
     from fo_assets.servicebus import drain, open_receiver
 
-    settings = load_settings()
+    settings = load_settings(config_file=args.config_file)
     queue = os.environ.get("FO_SERVICEBUS_QUEUE")
     if not queue:
         raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
@@ -108,7 +108,7 @@ def _replay(args: argparse.Namespace) -> int:
     from fo_assets.landing import Ledger
     from fo_assets.resources import build_sink
 
-    settings = load_settings()
+    settings = load_settings(config_file=args.config_file)
     ledger = Ledger(settings.home)
     # "landed" too: when one load of a run fails, the run stops and the batches it landed after that
     # one are never loaded; they are as replayable as the failed one (loads are idempotent by key).
@@ -134,7 +134,7 @@ def _replay(args: argparse.Namespace) -> int:
 def _batches(args: argparse.Namespace) -> int:
     from fo_assets.landing import Ledger
 
-    for batch in Ledger(load_settings().home).batches(table=args.table):
+    for batch in Ledger(load_settings(config_file=args.config_file).home).batches(table=args.table):
         m = batch.manifest
         window = f"[{m.window[0]}, {m.window[1]})" if m.window else m.mode
         error = f"  {m.error}" if m.error else ""
@@ -144,6 +144,11 @@ def _batches(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fo-assets", description=__doc__)
+    parser.add_argument(
+        "--config-file", metavar="FILE",
+        help="a code location's settings file (KEY=VALUE, e.g. deploy/customers/<name>/fo-assets.env); "
+        "its values win over the environment",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     secrets = sub.add_parser("secrets", help="the encrypted credential store")

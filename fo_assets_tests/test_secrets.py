@@ -85,3 +85,17 @@ def test_cli_set_list_delete_never_prints_values(tmp_path):
     assert "Traceback" not in wrong.stderr
     assert _cli(["secrets", "delete", "FO_CLIENT_SECRET"], tmp_path).returncode == 0
     assert _cli(["secrets", "list"], tmp_path).stdout == ""
+
+
+def test_cli_config_file_selects_a_locations_home(tmp_path):
+    home = tmp_path / "contoso-home"
+    config = tmp_path / "fo-assets.env"
+    config.write_text(f"# contoso\nFO_ASSETS_HOME={home}\n")
+    elsewhere = tmp_path / "elsewhere"
+    stored = _cli(["--config-file", str(config), "secrets", "set", "FO_CLIENT_SECRET"], elsewhere, stdin="v\n")
+    assert stored.returncode == 0, stored.stderr
+    assert (home / "secrets.enc").exists() and not (elsewhere / "secrets.enc").exists()
+    config.write_text("FO_CLIENT_SECRET=inline\n")
+    refused = _cli(["--config-file", str(config), "secrets", "list"], elsewhere)
+    assert refused.returncode == 2 and "cannot live in a configuration file" in refused.stderr
+    assert "inline" not in refused.stderr
