@@ -35,5 +35,8 @@ bench: instance
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
+soak: instance
+	$(BIN)/python -m soak
+
 clean:
 	rm -rf $(VENV) $(DAGSTER_HOME) .fo_assets
