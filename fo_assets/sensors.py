@@ -5,6 +5,7 @@ import hashlib
 
 import dagster as dg
 import httpx
+from dagster_shared.error import SerializableErrorInfo
 
 from fo_assets.dynamics.events import EventFormatError, Target, collapse, targets
 from fo_assets.inbox import Inbox
@@ -84,6 +85,13 @@ def failure_message(run: dg.DagsterRun, error: str, run_url: str | None) -> dict
     return {"text": f"fo-assets run failed: {assets} (partition {partition})\n{error[:500]}\n{link}"}
 
 
+def _innermost(error: SerializableErrorInfo) -> str:
+    """Dagster wraps a step's exception in its own; the user's error is at the end of the cause chain."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         name="fo_alert_on_failure",
@@ -96,7 +104,11 @@ def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
             return dg.SkipReason("FO_ALERT_WEBHOOK_URL is not set")
         base = settings.dagster_ui_url
         run_url = f"{base}/runs/{context.dagster_run.run_id}" if base else None
-        body = failure_message(context.dagster_run, context.failure_event.message or "unknown error", run_url)
+        # The steps' own errors say what went wrong; the run failure event only says that steps failed.
+        errors = [_innermost(e.event_specific_data.error) for e in context.get_step_failure_events()
+                  if e.event_specific_data and e.event_specific_data.error]
+        error = "\n".join(errors) or context.failure_event.message or "unknown error"
+        body = failure_message(context.dagster_run, error, run_url)
         httpx.post(settings.alert_webhook_url, json=body, timeout=10).raise_for_status()
         return None
 

@@ -1,0 +1,57 @@
+"""The run-failure sensor posts a short message to the team's webhook over verified HTTPS."""
+
+import json
+import socket
+
+import dagster as dg
+import pytest
+
+from fo_assets.definitions import ENTITY_JOB, build_definitions
+from fo_assets.sandbox.httpserver import HttpsServer, Request, Response
+from fo_assets.sandbox.tls import ensure_tls
+
+
+@pytest.fixture
+def webhook(tmp_path, monkeypatch):
+    """A Slack/Teams-style incoming webhook on loopback, trusted the way a corporate CA would be."""
+    received: list[dict] = []
+
+    async def handle(request: Request) -> Response:
+        received.append({"path": request.path, "body": json.loads(request.body)})
+        return Response(200, b"ok", "text/plain")
+
+    tls = ensure_tls(tmp_path / "tls")
+    sock = socket.create_server(("127.0.0.1", 0))
+    server = HttpsServer(handle, tls.server_context(), sock)
+    server.start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_path))
+    yield f"https://127.0.0.1:{sock.getsockname()[1]}/hooks/fo", received
+    server.stop()
+    sock.close()
+
+
+def test_a_failed_run_is_reported_to_the_webhook(webhook, monkeypatch, tmp_path):
+    url, received = webhook
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("FO_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("FO_DAGSTER_UI_URL", "https://dagster.example/")
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    # With no F&O configured a load fails: a real failed run to report.
+    result = defs.resolve_job_def(ENTITY_JOB).execute_in_process(
+        instance=instance, partition_key="2026-06-15", asset_selection=[dg.AssetKey(["fo", "vendors_v2"])],
+        raise_on_error=False)
+    assert not result.success
+    (record,) = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    failure = record.dagster_event
+    sensor = defs.resolve_sensor_def("fo_alert_on_failure")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=result.dagster_run, dagster_event=failure,
+    ).for_run_failure()
+    sensor(context)
+    (post,) = received
+    assert post["path"] == "/hooks/fo"
+    lines = post["body"]["text"].splitlines()
+    assert lines[0] == "fo-assets run failed: fo/vendors_v2 (partition 2026-06-15)"
+    assert "FO_BASE_URL is not set" in lines[1]  # the step's own error, not just "the run failed"
+    assert lines[-1] == f"https://dagster.example/runs/{result.run_id}"
