@@ -4,6 +4,13 @@ One msal ``ConfidentialClientApplication`` per (authority, client, secret) lives
 msal caches the token and refreshes it before expiry (it treats under 5 minutes left as expired), so
 every request asks msal and msal only goes to the network when it must.
 
+msal builds each app by reading the authority's OpenID discovery document (``<authority>/v2.0/.well-known/
+openid-configuration``), only to learn the token endpoint: one request per process, so per run. Entra's
+v2 endpoints are fixed by the authority (``<authority>/oauth2/v2.0/token``, the URL an integration such as
+dlt is configured with directly), so the session hands msal that document itself. Nothing is trusted that
+was not configured: the endpoints are the configured authority's, reached over the same verified TLS. A
+wrong tenant then surfaces at the token request (AADSTS90002) instead of at discovery.
+
 msal uses ``requests``, whose ``trust_env`` lets the machine-wide ``REQUESTS_CA_BUNDLE`` override any
 ``verify`` we give it; the session handed to msal therefore has ``trust_env = False`` and ``verify``
 set to ``FO_CA_BUNDLE`` (or certifi's bundle), so the authority is verified against what was configured.
@@ -12,7 +19,10 @@ set to ``FO_CA_BUNDLE`` (or certifi's bundle), so the authority is verified agai
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import msal
@@ -55,8 +65,8 @@ class TokenProvider:
     def token(self) -> str:
         with self._lock:
             try:
-                # msal reads the authority's discovery document when the app is built: a network call
-                # that fails like the token request does, so it is made here, under the same handling.
+                # Building the app reads the authority's discovery document (answered by _EntraSession,
+                # but a failure there must still be handled like one of the token request).
                 if self._app is None:
                     self._app = _app_for(self.authority, self._fo, self._secret, self._timeout_s)
                 result = self._app.acquire_token_for_client(scopes=self._scopes)
@@ -98,7 +108,7 @@ def _app_for(authority: str, fo: FoSettings, secret: Secret, timeout_s: float) -
     with _APPS_LOCK:
         app = _APPS.get(key)
         if app is None:
-            session = requests.Session()
+            session = _EntraSession(authority)
             session.trust_env = False
             session.verify = str(fo.ca_bundle) if fo.ca_bundle else requests.certs.where()
             microsoft = (urlsplit(authority).hostname or "").lower() in MICROSOFT_AUTHORITY_HOSTS
@@ -120,3 +130,30 @@ def _app_for(authority: str, fo: FoSettings, secret: Secret, timeout_s: float) -
 def _short(error: Exception) -> str:
     text = str(error)
     return text if len(text) < 300 else text[:300] + "..."
+
+
+class _EntraSession(requests.Session):
+    """msal's HTTP session, which answers msal's discovery request for the authority with Entra's v2
+    endpoints instead of going to the network; every other request goes out as usual."""
+
+    def __init__(self, authority: str):
+        super().__init__()
+        self._discovery_url = f"{authority}/v2.0/.well-known/openid-configuration"
+        self._document = json.dumps({
+            "token_endpoint": f"{authority}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{authority}/oauth2/v2.0/authorize",
+            "issuer": f"{authority}/v2.0",
+        })
+
+    def get(self, url: str | bytes, **kwargs: Any) -> Any:  # type: ignore[override]
+        if url == self._discovery_url:
+            return _Answer(self._document)
+        return super().get(url, **kwargs)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """All msal reads of a discovery answer (``msal.authority.tenant_discovery``): status and text."""
+
+    text: str
+    status_code: int = 200

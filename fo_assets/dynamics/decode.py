@@ -63,6 +63,10 @@ class PageDecoder:
             page = self._fast(body)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, _Shape):
             page = self._reference(body, url, company)
+        finally:
+            # Arrow's allocator keeps what the parser freed for reuse, per thread: page after page that
+            # adds up to several pages' worth (30 to 50 MB for wide vendors), so it goes back now.
+            pa.default_memory_pool().release_unused()
         missing = [k for k in self._keys if page.table.column(k).null_count]
         if missing:
             column = page.table.column(missing[0])

@@ -3,8 +3,10 @@
 ``$metadata`` is very large on a real tenant (tens of MB of EDMX): it is parsed once as a stream into a
 compact JSON index of every entity set (keys, properties, Edm types, precision and scale) and refetched
 only when older than the freshness bound, or when an entity set is asked for that the cached copy does
-not have. The X++ data types come from ``/Metadata/PublicEntities('<public name>')``, one small request
-per entity, cached the same way. Files are written atomically so concurrent runs never read half a file.
+not have. The X++ data types come from the metadata service ``/Metadata/PublicEntities``, cached the same
+way: a run asks for all the entities it reads at once (``prefetch``: one ``$filter`` request), a lone
+lookup for one (``PublicEntities('<public name>')``). Files are written atomically so concurrent runs
+never read half a file.
 
 Layout: ``<home>/metadata/<host>/edmx.json`` and ``.../public.json``.
 """
@@ -17,15 +19,16 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 import orjson
 
-from fo_assets.dynamics.errors import SchemaError
+from fo_assets.dynamics.errors import HttpError, SchemaError
 from fo_assets.dynamics.schema import EntitySchema, FieldInfo, field_kind, unknown_entity_set
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=24)
+PREFETCH_CHUNK = 20  # public names per metadata-service request: keeps the URL well under any limit
 Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set or None, accept) -> body
 
 
@@ -53,6 +56,35 @@ class MetadataStore:
         )
         return EntitySchema(entity_set, described["type"], tuple(described["keys"]), fields)
 
+    def prefetch(self, entity_sets: Iterable[str]) -> None:
+        """Cache the X++ data types of every named entity set not cached yet, in one request per
+        ``PREFETCH_CHUNK`` of them. Names the tenant lacks, or the answer leaves out, are left to
+        ``entity``, which looks them up one by one and reports what is wrong."""
+        known = self._entity_sets()["entity_sets"]
+        wanted: dict[str, str] = {}  # public name -> entity set
+        for name in dict.fromkeys(entity_sets):
+            cached = self._public.get(name)
+            if name in known and not (cached and self._fresh(cached["fetched_at"])):
+                wanted[known[name]["type"]] = name
+        if len(wanted) < 2:
+            return
+        names = list(wanted)
+        for start in range(0, len(names), PREFETCH_CHUNK):
+            chunk = " or ".join(f"Name eq {_quoted(n)}" for n in names[start:start + PREFETCH_CHUNK])
+            url = f"{self._base_url}/Metadata/PublicEntities?$filter=" + quote(chunk, safe="'")
+            try:
+                found = orjson.loads(self._fetch(url, None, "application/json"))["value"]
+            except (HttpError, orjson.JSONDecodeError, KeyError, TypeError):
+                break  # a service without $filter: the lookups one by one still work
+            fetched_at = _now().isoformat()
+            for described in found if isinstance(found, list) else ():
+                entity_set = wanted.get(described.get("Name")) if isinstance(described, dict) else None
+                if entity_set is not None:
+                    types = _types_of(described)
+                    if types is not None:
+                        self._public[entity_set] = {"fetched_at": fetched_at, "data_types": types}
+        _write(self.folder / "public.json", self._public)
+
     def invalidate(self) -> None:
         """Force a refetch on next use: the tenant sent fields the cached metadata does not know."""
         for name in ("edmx.json", "public.json"):
@@ -77,18 +109,28 @@ class MetadataStore:
             return cached["data_types"]
         key = quote(_quoted(public_name), safe="'")
         url = f"{self._base_url}/Metadata/PublicEntities({key})"
+        body = self._fetch(url, entity_set, "application/json")
         try:
-            described = orjson.loads(self._fetch(url, entity_set, "application/json"))
-            data_types = {p["Name"]: p["DataType"] for p in described["Properties"]}
-        except (orjson.JSONDecodeError, KeyError, TypeError) as error:
-            raise SchemaError(f"the metadata service answered something other than a public entity ({error!r})",
-                              entity_set=entity_set, url=url) from None
+            data_types = _types_of(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            data_types = None
+        if data_types is None:
+            raise SchemaError("the metadata service answered something other than a public entity (no JSON "
+                              "object with Properties, each with Name and DataType)", entity_set=entity_set, url=url)
         self._public[entity_set] = {"fetched_at": _now().isoformat(), "data_types": data_types}
         _write(self.folder / "public.json", self._public)
         return data_types
 
     def _fresh(self, fetched_at: str) -> bool:
         return _now() - dt.datetime.fromisoformat(fetched_at) < self._max_age
+
+
+def _types_of(described: Any) -> dict[str, str] | None:
+    """{field: X++ DataType} of one public entity as the metadata service describes it."""
+    try:
+        return {p["Name"]: p["DataType"] for p in described["Properties"]}
+    except (KeyError, TypeError):
+        return None
 
 
 def folder_for(home: Path, base_url: str) -> Path:

@@ -1,29 +1,44 @@
-"""The local sink: one Delta table per entity under ``<root>/<table>``, merged with delta-rs.
+"""The local sink: one Delta table per entity under ``<root>/<table>``, loaded in bounded memory.
 
-DuckDB runs the two set queries (newest row per key, rows a delete scope flags) over the Parquet files
-with the SQL of ``sinks.sql``; delta-rs does the writing. Tables are read through their current data
-files with pyarrow: deltalake's own ``to_pyarrow_table()``/``to_pyarrow_dataset()`` make the process
-abort at interpreter exit about half the time (deltalake 1.6.x), which would fail CLI runs at random.
+DuckDB does the set work over the batch's Parquet parts and the table's data files with the SQL of
+``sinks.sql`` (newest row per key, the rows a load would change, the rows a delete scope flags), under a
+memory cap and spilling to a scratch folder. delta-rs commits, but its writer and its MERGE hold a whole
+batch in memory (0.5 to 2.8 GB for a million ledger rows), so they only get what must go through them:
+
+- no table yet: the batch's Parquet parts are the table's first version, copied as they are; only when
+  a key repeats in the batch are its newest rows per key streamed into new files (``delta_files``);
+- a table: only the rows the MERGE would write (new keys, and matched rows that are newer and differ) go
+  to delta-rs's MERGE, which re-checks them under the same condition, on the same snapshot, and records
+  the change feed; a re-load that changes nothing commits nothing.
+
+Tables are read through their current data files with pyarrow: deltalake's own ``to_pyarrow_table()``/
+``to_pyarrow_dataset()`` make the process abort at interpreter exit about half the time (deltalake 1.6.x),
+which would fail CLI runs at random.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fo_assets.catalog import EntitySpec
 from fo_assets.landing import DeleteScope, LandedBatch
-from fo_assets.sinks import sql
+from fo_assets.sinks import delta_files, sql
+from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.delta_files import Scratch
 
 _D = sql.DUCKDB
 _STAMP_COLUMNS = ("_fo_deleted", "_fo_batch_id", "_fo_run_id", "_fo_extracted_at")
+# Changed rows up to this much Arrow go to the MERGE as one in-memory table, from which delta-rs derives
+# a filter that narrows its scan of the target to their keys; more are streamed to it.
+_IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 
 class LocalDeltaSink:
@@ -43,17 +58,29 @@ class LocalDeltaSink:
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
         check_loadable(batch, spec)
         path = self._path(spec)
+        # Whatever read the batch (in this process, often just before) may have left Arrow's allocator
+        # holding tens of MB of freed blocks: give them back before the load needs memory of its own.
+        pa.default_memory_pool().release_unused()
         try:
-            inserted = updated = deleted = 0
-            if batch.part_paths:
-                rows = _newest_per_key(batch, spec)
-                inserted, updated = _merge(_open_or_create(path, rows.schema), rows, spec)
-            if DeltaTable.is_deltatable(str(path)):
-                for scope in batch.manifest.delete_scopes:
-                    deleted += _flag_deletes(DeltaTable(str(path)), batch, spec, scope)
-                columns = _columns(DeltaTable(str(path)))
-            else:  # an empty batch and no table yet: nothing to insert, nothing to flag
-                columns = []
+            with Scratch(self.root) as scratch:
+                inserted = updated = deleted = 0
+                created = None
+                if batch.part_paths:
+                    rows = _batch_rows(scratch, batch, spec)
+                    if not DeltaTable.is_deltatable(str(path)):
+                        created = _create(path, rows, spec, scratch)
+                    if created is not None:
+                        inserted = created
+                    else:
+                        inserted, updated = _upsert(DeltaTable(str(path)), rows, spec, scratch)
+                if DeltaTable.is_deltatable(str(path)):
+                    # A table this load created holds exactly the batch's rows, unless someone wrote since.
+                    if created is None or DeltaTable(str(path)).version() != 0:
+                        for scope in batch.manifest.delete_scopes:
+                            deleted += _flag_deletes(DeltaTable(str(path)), batch, spec, scope, scratch)
+                    columns = _columns(DeltaTable(str(path)))
+                else:  # an empty batch and no table yet: nothing to insert, nothing to flag
+                    columns = []
         except SinkError:
             raise
         except Exception as exc:
@@ -75,7 +102,8 @@ class LocalDeltaSink:
             return KeyProfile(0, 0, 0)
         source = "read_parquet($files, union_by_name = true)"
         query = sql.key_profile(sql.DUCKDB, source, spec.key_columns)
-        live, duplicates, nulls = _duckdb().execute(query, {"files": files}).fetchone()
+        with Scratch(self.root) as scratch:
+            ((live, duplicates, nulls),) = scratch.rows(query, {"files": files})
         return KeyProfile(int(live), int(duplicates), int(nulls))
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
@@ -91,27 +119,80 @@ class LocalDeltaSink:
         }
 
 
-def _newest_per_key(batch: LandedBatch, spec: EntitySpec) -> pa.Table:
+_CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
+_SOURCE = "read_parquet($parts)"
+
+
+@dataclass(frozen=True)
+class _BatchRows:
+    """The batch's newest row per key: its parts themselves when no key repeats, else a DuckDB query."""
+
+    parts: list[str]
+    schema: pa.Schema  # every column nullable: tables evolve, a column may be absent from later batches
+    duplicates: Path | None  # Parquet file of the keys that occur more than once
+    null_keys: bool  # some key has a null part: keys must be matched null-safe
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"parts": self.parts} | ({"duplicates": str(self.duplicates)} if self.duplicates else {})
+
+    def query(self, keys: Sequence[str]) -> str:
+        duplicates = "read_parquet($duplicates)" if self.duplicates else None
+        return sql.deduplicated(_D, _SOURCE, duplicates, self.schema.names, keys)
+
+
+def _create(path: Path, rows: _BatchRows, spec: EntitySpec, scratch: Scratch) -> int | None:
+    """The table, created holding the batch's rows (their count); None if another writer created it first."""
+    path.mkdir(parents=True, exist_ok=True)
+    if rows.duplicates is None:
+        files = delta_files.copy_files(rows.parts, path)
+    else:
+        newest = scratch.reader(rows.query(spec.key_columns), rows.params, rows.schema)
+        files = delta_files.write_files(newest, path)
+    if not delta_files.create_table(path, rows.schema, files, _CONFIGURATION):
+        return None
+    return sum(count for _, count in files)
+
+
+def _batch_rows(scratch: Scratch, batch: LandedBatch, spec: EntitySpec) -> _BatchRows:
     schema = batch.arrow_schema()
     assert schema is not None
-    query = sql.newest_per_key(_D, "read_parquet($parts)", schema.names, spec.key_columns)
-    with _duckdb() as con:
-        rows = con.sql(query, params={"parts": [str(p) for p in batch.part_paths]}).to_arrow_table()
-    return rows.cast(_nullable(schema))
+    parts = [str(p) for p in batch.part_paths]
+    keys = spec.key_columns
+    duplicates = None
+    if repeats_a_key(parts, keys):
+        key_schema = pa.schema([schema.field(k).with_nullable(True) for k in keys])
+        (duplicates,) = scratch.write(scratch.reader(sql.duplicate_keys(_D, _SOURCE, keys), {"parts": parts}, key_schema))
+    return _BatchRows(parts, _nullable(schema), duplicates, may_have_null_key(parts, keys))
 
 
-def _open_or_create(path: Path, schema: pa.Schema) -> DeltaTable:
-    if DeltaTable.is_deltatable(str(path)):
-        return DeltaTable(str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return DeltaTable.create(str(path), schema=schema, configuration={"delta.enableChangeDataFeed": "true"})
+def _upsert(table: DeltaTable, rows: _BatchRows, spec: EntitySpec, scratch: Scratch) -> tuple[int, int]:
+    """(inserted, updated) after merging the rows that change something; ``table`` is the snapshot both
+    the comparison and the MERGE see, so a commit in between fails the MERGE instead of being missed."""
+    keys = spec.key_columns
+    query, params = rows.query(keys), rows.params
+    files = _current_files(table)
+    if files:
+        target = "read_parquet($target, union_by_name = true)"
+        existing = _arrow_schema(table).names
+        query = sql.changed_rows(_D, f"({query})", target, keys, rows.schema.names, existing, rows.null_keys)
+        params = params | {"target": files}
+    changed = scratch.write(scratch.reader(query, params, rows.schema))
+    metadata = [pq.read_metadata(f) for f in changed]
+    if not metadata:
+        return 0, 0
+    size = sum(m.row_group(i).total_byte_size for m in metadata for i in range(m.num_row_groups))
+    if size <= _IN_MEMORY_BYTES:
+        return _merge(table, pa.concat_tables(pq.read_table(f).cast(rows.schema) for f in changed), spec)
+    return _merge(table, delta_files.read_files([str(f) for f in changed], rows.schema), spec)
 
 
-def _merge(table: DeltaTable, rows: pa.Table, spec: EntitySpec) -> tuple[int, int]:
+def _merge(table: DeltaTable, rows: pa.Table | pa.RecordBatchReader, spec: EntitySpec) -> tuple[int, int]:
     existing = _arrow_schema(table).names
-    on = sql.key_match(_D, "t", "s", spec.key_columns)
+    in_memory = isinstance(rows, pa.Table)
+    on = sql.key_match(_D, "t", "s", spec.key_columns, null_safe=not in_memory or _has_null_key(rows, spec))
     metrics = (
-        table.merge(rows, on, source_alias="s", target_alias="t", merge_schema=True)
+        table.merge(rows, on, source_alias="s", target_alias="t", merge_schema=True, streamed_exec=not in_memory)
         .when_matched_update_all(predicate=sql.upsert_condition(_D, rows.schema.names, existing))
         .when_not_matched_insert_all()
         .execute()
@@ -119,7 +200,7 @@ def _merge(table: DeltaTable, rows: pa.Table, spec: EntitySpec) -> tuple[int, in
     return metrics["num_target_rows_inserted"], metrics["num_target_rows_updated"]
 
 
-def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope: DeleteScope) -> int:
+def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope: DeleteScope, scratch: Scratch) -> int:
     files = _current_files(table)
     if not files:
         return 0
@@ -133,8 +214,7 @@ def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope
     target = "read_parquet($target, union_by_name = true)"
     query, params = sql.doomed_rows(_D, target, scope, flags, batch_rows, parents)
     values.update({p.name: _duck_value(p) for p in params})
-    with _duckdb() as con:
-        doomed = con.sql(query, params=values).to_arrow_table()
+    doomed = scratch.table(query, values)
     if doomed.num_rows == 0:
         return 0
     n = doomed.num_rows
@@ -147,12 +227,17 @@ def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope
     # Re-checked inside the merge: another writer may have touched a row since the query above.
     at, deleted = _D.quote("_fo_extracted_at"), _D.quote("_fo_deleted")
     still_doomed = f"t.{at} <= s.{at} AND coalesce(t.{deleted}, false) = false"
+    on = sql.key_match(_D, "t", "s", spec.key_columns, null_safe=_has_null_key(stamped, spec))
     metrics = (
-        table.merge(stamped, sql.key_match(_D, "t", "s", spec.key_columns), source_alias="s", target_alias="t")
+        table.merge(stamped, on, source_alias="s", target_alias="t", streamed_exec=False)
         .when_matched_update({_D.quote(c): f"s.{_D.quote(c)}" for c in _STAMP_COLUMNS}, predicate=still_doomed)
         .execute()
     )
     return metrics["num_target_rows_updated"]
+
+
+def _has_null_key(rows: pa.Table, spec: EntitySpec) -> bool:
+    return any(rows.column(k).null_count for k in spec.key_columns)
 
 
 def _current_files(table: DeltaTable) -> list[str]:
@@ -188,7 +273,6 @@ def _columns(table: DeltaTable) -> list[tuple[str, str]]:
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
-    # Tables evolve (a column may be absent from later batches), so no column is NOT NULL.
     return pa.schema([f.with_nullable(True) for f in schema])
 
 
@@ -200,9 +284,3 @@ def _duck_value(param: sql.Param) -> Any:
     if param.type == "TIMESTAMP":
         return dt.datetime.fromisoformat(param.value)
     return param.value
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con

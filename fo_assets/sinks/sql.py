@@ -1,4 +1,4 @@
-"""Every SQL text the sinks run: Databricks statements, and the two DuckDB queries of local Delta.
+"""Every SQL text the sinks run: Databricks statements, and the DuckDB queries of local Delta.
 
 The load semantics (newest row per key, which rows a delete scope flags, when a matched row is
 replaced) are written once here and rendered in two dialects, so both sinks behave the same.
@@ -207,8 +207,11 @@ DATABRICKS = Dialect(quote, "<=>", ":")
 DUCKDB = Dialect(_double_quote, "IS NOT DISTINCT FROM", "$")
 
 
-def key_match(d: Dialect, left: str, right: str, columns: Sequence[str]) -> str:
-    return " AND ".join(f"({left}.{d.quote(c)} {d.null_safe_eq} {right}.{d.quote(c)})" for c in columns)
+def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], null_safe: bool = True) -> str:
+    """Rows with the same key. ``null_safe=False`` (plain ``=``) is the same match when one side has no
+    null key part, and lets delta-rs narrow a MERGE's scan of the target to the source's keys."""
+    eq = d.null_safe_eq if null_safe else "="
+    return " AND ".join(f"({left}.{d.quote(c)} {eq} {right}.{d.quote(c)})" for c in columns)
 
 
 # Audit columns that say when and how a row version was seen, not what it is: a re-read that finds the
@@ -236,6 +239,42 @@ def newest_per_key(d: Dialect, source: str, columns: Sequence[str], keys: Sequen
     return (
         f"SELECT {', '.join(d.quote(c) for c in columns)} FROM {source} "
         f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {', '.join(d.quote(k) for k in keys)} ORDER BY {order}) = 1"
+    )
+
+
+def duplicate_keys(d: Dialect, source: str, keys: Sequence[str]) -> str:
+    """The keys that occur more than once in ``source``."""
+    quoted = ", ".join(d.quote(k) for k in keys)
+    return f"SELECT {quoted} FROM {source} GROUP BY {quoted} HAVING COUNT(*) > 1"
+
+
+def deduplicated(d: Dialect, source: str, duplicates: str | None, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """``newest_per_key`` computed only where it matters: rows of a unique key pass as they are, and only
+    the rows of the keys in ``duplicates`` (a relation of ``duplicate_keys``) are windowed, so a batch
+    without duplicates streams instead of being sorted whole. None: the batch has no duplicate keys."""
+    listed = ", ".join(d.quote(c) for c in columns)
+    if duplicates is None:
+        return f"SELECT {listed} FROM {source}"
+    among = f"SELECT 1 FROM {duplicates} AS k WHERE {key_match(d, 'k', 'r', keys)}"
+    repeated = f"(SELECT * FROM {source} AS r WHERE EXISTS ({among}))"
+    return (
+        f"SELECT {listed} FROM {source} AS r WHERE NOT EXISTS ({among}) "
+        f"UNION ALL {newest_per_key(d, repeated, columns, keys)}"
+    )
+
+
+def changed_rows(
+    d: Dialect, batch_rows: str, target: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
+    null_safe: bool = True,
+) -> str:
+    """The rows of ``batch_rows`` the upsert MERGE would write: a key the target lacks, or a match that
+    ``upsert_condition`` replaces. A row is dropped only when a target row matches and the condition is
+    false; when the condition is unknown (null) the row stays and the MERGE decides. DuckDB only: an
+    anti join, which spills to disk where a correlated NOT EXISTS would not."""
+    match = key_match(d, "t", "s", keys, null_safe)
+    return (
+        f"SELECT s.* FROM {batch_rows} AS s ANTI JOIN {target} AS t "
+        f"ON {match} AND NOT ({upsert_condition(d, columns, existing)})"
     )
 
 

@@ -97,7 +97,7 @@ def test_the_runbook_checked_commands_work_against_the_sandbox(tmp_path, monkeyp
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_concurrency_info(customer.pool).slot_count == 1
         for spec in CATALOG:
-            assert instance.get_materialized_partitions(dg.AssetKey(spec.asset_key_path)) >= {
+            assert instance.get_materialized_partitions(dg.AssetKey(["contoso", *spec.asset_key_path])) >= {
                 FIRST.isoformat(), LAST.isoformat()}, spec.table
     batches = Ledger(customer.home).batches()
     assert {b.manifest.table for b in batches} == {spec.table for spec in CATALOG}

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
 from fo_assets.catalog import spec_for
+from fo_assets.sinks import delta_files, local_delta
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.sinks.batches import at, current, land, vendors
 
@@ -51,3 +57,76 @@ def test_maintenance_compacts_and_keeps_every_row(tmp_path: Path) -> None:
     assert report["retain_hours"] == 720
     assert current(sink.read(VENDORS), "VendorAccountNumber") == before
     assert len(list((tmp_path / "delta" / "vendors_v2").glob("*.parquet"))) == 5  # history kept for 30 days
+
+
+def test_a_first_load_commits_the_parts_and_an_unchanged_reload_commits_nothing(tmp_path: Path) -> None:
+    sink = LocalDeltaSink(tmp_path / "delta")
+    batch = land(tmp_path, VENDORS, [(vendors([("usmf", "V1", "1")]), at(1)), (vendors([("usmf", "V2", "2")]), at(2))])
+    table = tmp_path / "delta" / "vendors_v2"
+
+    assert (sink.upsert(batch, VENDORS).inserted, DeltaTable(str(table)).version()) == (2, 0)
+    assert len(DeltaTable(str(table)).file_uris()) == len(batch.part_paths)  # the parts, copied as they are
+
+    again = sink.upsert(batch, VENDORS)
+
+    assert (again.inserted, again.updated, DeltaTable(str(table)).version()) == (0, 0, 0)
+    newer = sink.upsert(land(tmp_path, VENDORS, [(vendors([("usmf", "V2", "3")]), at(3))]), VENDORS)
+    assert (newer.updated, DeltaTable(str(table)).version()) == (1, 1)
+    assert [p.name for p in (tmp_path / "delta").iterdir()] == ["vendors_v2"]  # no scratch left behind
+
+
+def test_a_table_another_writer_created_meanwhile_is_merged_into(tmp_path: Path, monkeypatch) -> None:
+    sink = LocalDeltaSink(tmp_path / "delta")
+    ours = land(tmp_path, VENDORS, [(vendors([("usmf", "V1", "5"), ("usmf", "V2", "2")]), at(2))])
+    theirs = land(tmp_path, VENDORS, [(vendors([("usmf", "V1", "1"), ("usmf", "V3", "3")]), at(1))])
+    create = delta_files.create_table
+
+    def raced(*args, **kwargs):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(delta_files, "create_table", create)
+        sink.upsert(theirs, VENDORS)  # the other writer commits version 0 first
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(delta_files, "create_table", raced)
+
+    result = sink.upsert(ours, VENDORS)
+
+    assert (result.inserted, result.updated) == (1, 1)
+    rows = current(sink.read(VENDORS), "VendorAccountNumber")
+    assert {k: r["CreditLimit"] for k, r in rows.items()} == {("V1",): 5, ("V2",): 2, ("V3",): 3}
+    folder = tmp_path / "delta" / "vendors_v2"
+    committed = {json.loads(line)["add"]["path"] for log in (folder / "_delta_log").glob("*.json")
+                 for line in log.read_text().splitlines() if '"add"' in line}
+    assert {p.name for p in folder.glob("*.parquet")} == committed  # our uncommitted copies were removed
+
+
+@pytest.mark.parametrize("in_memory_bytes", [0, 64 * 1024 * 1024], ids=["streamed", "in memory"])
+def test_changed_rows_merge_the_same_streamed_or_in_memory(tmp_path: Path, monkeypatch, in_memory_bytes) -> None:
+    monkeypatch.setattr(local_delta, "_IN_MEMORY_BYTES", in_memory_bytes)
+    sink = LocalDeltaSink(tmp_path / "delta")
+    sink.upsert(land(tmp_path, VENDORS, [(vendors([("usmf", f"V{i}", str(i)) for i in range(6)]), at(1))]), VENDORS)
+    # Duplicates inside the batch: V1 twice (the later page wins), plus one unchanged, one new row.
+    pages = [(vendors([("usmf", "V1", "10"), ("usmf", "V2", "2"), ("usmf", "V9", "9")]), at(2)),
+             (vendors([("usmf", "V1", "11")]), at(3))]
+
+    result = sink.upsert(land(tmp_path, VENDORS, pages), VENDORS)
+
+    assert (result.inserted, result.updated) == (1, 1)
+    rows = current(sink.read(VENDORS), "VendorAccountNumber")
+    assert len(rows) == 7 and rows[("V1",)]["CreditLimit"] == 11 and rows[("V2",)]["_fo_extracted_at"] == at(1)
+
+
+def test_keys_with_a_null_part_match_null_safe(tmp_path: Path) -> None:
+    spec = spec_for("MainAccounts")
+
+    def accounts(name: str) -> pa.Table:
+        return pa.table({"ChartOfAccounts": pa.array([None, "Main"], pa.string()), "MainAccountId": ["1", "1"],
+                         "Name": [name, name]})
+
+    sink = LocalDeltaSink(tmp_path / "delta")
+    sink.upsert(land(tmp_path, spec, [(accounts("old"), at(1))], company=None), spec)
+
+    result = sink.upsert(land(tmp_path, spec, [(accounts("new"), at(2))], company=None), spec)
+
+    assert (result.inserted, result.updated) == (0, 2)
+    rows = current(sink.read(spec), "ChartOfAccounts", "MainAccountId")
+    assert {k: r["Name"] for k, r in rows.items()} == {(None, "1"): "new", ("Main", "1"): "new"}

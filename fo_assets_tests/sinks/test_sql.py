@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fo_assets.landing import DeleteScope
 from fo_assets.sinks import sql
@@ -90,3 +93,29 @@ def test_vacuum_retention_must_be_whole_hours() -> None:
     for bad in (-1, 1.5, "168; DROP TABLE x"):
         with pytest.raises(ValueError):
             sql.vacuum(TABLE, bad)  # type: ignore[arg-type]
+
+
+_DUCK_ROW = st.tuples(st.sampled_from(["a", "b", None]), st.integers(0, 2), st.integers(0, 3), st.sampled_from("pq"),
+                      st.integers(0, 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(_DUCK_ROW, max_size=10))
+def test_deduplicating_only_repeated_keys_picks_the_rows_newest_per_key_picks(rows) -> None:
+    table = pa.table({
+        "k": pa.array([r[0] for r in rows], pa.string()), "n": pa.array([r[1] for r in rows], pa.int64()),
+        "_fo_extracted_at": pa.array([r[2] for r in rows], pa.int64()),
+        "_fo_source_url": pa.array([r[3] for r in rows], pa.string()), "v": pa.array([r[4] for r in rows], pa.int64()),
+    })
+    columns, keys = table.column_names, ("k", "n")
+    con = duckdb.connect()
+    con.register("batch", table)
+    con.execute(f"CREATE TABLE repeated AS {sql.duplicate_keys(sql.DUCKDB, 'batch', keys)}")
+
+    def run(query: str) -> list[tuple]:
+        return sorted(con.execute(query).fetchall(), key=repr)
+
+    whole = run(sql.newest_per_key(sql.DUCKDB, "batch", columns, keys))
+    assert run(sql.deduplicated(sql.DUCKDB, "batch", "repeated", columns, keys)) == whole
+    if len({(r[0], r[1]) for r in rows}) == len(rows):
+        assert run(sql.deduplicated(sql.DUCKDB, "batch", None, columns, keys)) == whole

@@ -1,0 +1,83 @@
+"""What a run costs in requests: no discovery round trip, one metadata-service call, no needless sub-windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from fo_assets.catalog import spec_for
+from fo_assets.dynamics import auth
+from fo_assets.dynamics.auth import TokenProvider
+from fo_assets.dynamics.errors import AuthError, HttpError
+from fo_assets.dynamics.extract import ExtractRequest, Extractor
+from fo_assets.dynamics.metadata import MetadataStore, folder_for
+from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.throttle import Counters, Throttle
+from fo_assets_tests.conftest import ANCHOR, COMPANIES
+from fo_assets_tests.dynamics.conftest import settings_for
+
+GL = spec_for("GeneralJournalAccountEntries")
+ENTITIES = ("GeneralJournalAccountEntries", "VendorsV2", "MainAccounts", "VendorInvoiceHeaders")
+
+
+def test_a_new_process_asks_the_authority_for_a_token_and_nothing_else(small_sandbox, tmp_path, monkeypatch):
+    monkeypatch.setattr(auth, "_APPS", {})  # as in a fresh process: msal builds its app again
+    stats = small_sandbox.stats
+    discovery, tokens = stats.count(f"/{small_sandbox.cfg.tenant_id}/v2.0/"), stats.count(f"/{small_sandbox.cfg.tenant_id}/oauth2/")
+    settings = settings_for(small_sandbox, tmp_path)
+
+    assert TokenProvider(settings.require_fo(), settings.secret("FO_CLIENT_SECRET")).token()
+
+    assert stats.count(f"/{small_sandbox.cfg.tenant_id}/v2.0/") == discovery
+    assert stats.count(f"/{small_sandbox.cfg.tenant_id}/oauth2/v2.0/token") == tokens + 1
+
+
+def test_a_wrong_tenant_is_named_by_the_token_request(small_sandbox, tmp_path, monkeypatch):
+    monkeypatch.setattr(auth, "_APPS", {})
+    settings = settings_for(small_sandbox, tmp_path, FO_TENANT_ID="00000000-0000-0000-0000-000000000000")
+    with pytest.raises(AuthError) as raised:
+        TokenProvider(settings.require_fo(), settings.secret("FO_CLIENT_SECRET")).token()
+    assert "AADSTS90002" in str(raised.value) and "00000000-0000-0000-0000-000000000000" in str(raised.value)
+
+
+def test_one_metadata_service_request_describes_every_entity_of_a_run(small_sandbox, tmp_path):
+    before = small_sandbox.stats.count("/Metadata/")
+    requests = [ExtractRequest(spec_for(name), window=(ANCHOR - dt.timedelta(days=1), ANCHOR))
+                if spec_for(name).window_field else ExtractRequest(spec_for(name)) for name in ENTITIES]
+
+    with Extractor(settings_for(small_sandbox, tmp_path), "run-metadata") as extractor:
+        batches = extractor.extract(requests)
+
+    assert small_sandbox.stats.count("/Metadata/") - before == 1
+    assert [b.manifest.status for b in batches] == ["landed"] * len(ENTITIES)
+    posted = {f["name"]: f["type"] for f in batches[3].manifest.schema}
+    assert posted["InvoiceDate"] == "date32[day]" and posted["PostedDateTime"] == "timestamp[us, tz=UTC]"
+
+
+def test_a_metadata_service_without_filters_is_asked_entity_by_entity(small_sandbox, tmp_path):
+    settings = settings_for(small_sandbox, tmp_path)
+    fo = settings.require_fo()
+    client = ODataClient(fo, TokenProvider(fo, settings.secret("FO_CLIENT_SECRET")), Throttle(2))
+
+    def fetch(url, entity_set, accept):  # a service that refuses $filter, as an older one might
+        if "$filter" in url:
+            raise HttpError("F&O answered 400: the query option $filter is not allowed", url=url, status=400)
+        return client.get(url, Target(entity_set), Counters(), time.monotonic() + 30, accept)
+
+    store = MetadataStore(folder_for(tmp_path, fo.base_url), fo.base_url, fetch)
+    with client:
+        store.prefetch(ENTITIES)
+        described = [store.entity(name) for name in ENTITIES]
+
+    assert described[0].get("AccountingDate").kind == "date"
+    assert described[3].get("PostedDateTime").kind == "instant"
+
+
+@pytest.mark.parametrize(("days", "per_company"), [(1, 1), (27, 1), (56, 2), (400, 3)])
+def test_only_windows_of_several_four_week_spans_are_split(small_sandbox, tmp_path, days, per_company):
+    window = (ANCHOR - dt.timedelta(days=days), ANCHOR)
+    with Extractor(settings_for(small_sandbox, tmp_path), "run-split") as extractor:
+        (batch,) = extractor.extract([ExtractRequest(GL, window=window)])
+    assert batch.manifest.stats["queries"] == per_company * len(COMPANIES)
