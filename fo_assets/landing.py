@@ -21,7 +21,7 @@ import secrets as _random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -129,10 +129,6 @@ class LandedBatch:
     def arrow_schema(self) -> pa.Schema | None:
         paths = self.part_paths
         return pq.read_schema(paths[0]) if paths else None
-
-    def iter_record_batches(self, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-        for path in self.part_paths:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=batch_size)
 
     def save(self) -> None:
         self.manifest.updated_at = _now_iso()
