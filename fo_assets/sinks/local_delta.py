@@ -19,6 +19,8 @@ which would fail CLI runs at random.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -116,10 +118,20 @@ class LocalDeltaSink:
             "files_removed": compacted.get("numFilesRemoved", 0),
             "files_vacuumed": len(vacuumed),
             "retain_hours": self.retain_hours,
+            "stale_scratch_removed": self._remove_stale_scratch(),
         }
+
+    def _remove_stale_scratch(self) -> int:
+        """Scratch folders a killed load left behind (a live load's folder is never a day old)."""
+        cutoff = time.time() - _STALE_SCRATCH_S
+        stale = [p for p in self.root.glob(".load-*") if p.is_dir() and p.stat().st_mtime < cutoff]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(stale)
 
 
 _CONFIGURATION = {"delta.enableChangeDataFeed": "true"}
+_STALE_SCRATCH_S = 24 * 3600
 _SOURCE = "read_parquet($parts)"
 
 

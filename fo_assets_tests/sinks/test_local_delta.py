@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -130,3 +132,17 @@ def test_keys_with_a_null_part_match_null_safe(tmp_path: Path) -> None:
     assert (result.inserted, result.updated) == (0, 2)
     rows = current(sink.read(spec), "ChartOfAccounts", "MainAccountId")
     assert {k: r["Name"] for k, r in rows.items()} == {(None, "1"): "new", ("Main", "1"): "new"}
+
+
+def test_maintenance_removes_scratch_folders_killed_loads_left_behind(tmp_path: Path) -> None:
+    sink = LocalDeltaSink(tmp_path / "delta")
+    spec = spec_for("VendorsV2")
+    sink.upsert(land(tmp_path, spec, [(vendors([("usmf", "V1", "1")]), at(1))]), spec)
+    stale, fresh = tmp_path / "delta" / ".load-killed", tmp_path / "delta" / ".load-running"
+    for folder in (stale, fresh):
+        (folder / "spill").mkdir(parents=True)
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+
+    assert sink.maintain(spec)["stale_scratch_removed"] == 1
+    assert not stale.exists() and fresh.exists()
