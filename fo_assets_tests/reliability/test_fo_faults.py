@@ -33,7 +33,7 @@ def _throttled_without_retry_after(sb: Sandbox) -> None:
 
 def _concurrency_limited(sb: Sandbox) -> None:
     sb.faults.latency(0.03)
-    sb.faults.concurrency_limit(2)
+    sb.faults.concurrency_limit(1)
 
 
 def _unavailable(sb: Sandbox) -> None:
@@ -45,17 +45,19 @@ def _dropped(sb: Sandbox) -> None:
 
 
 @pytest.mark.parametrize(
-    "arm",
+    "arm, min_retries",
     [
-        pytest.param(_throttled_with_retry_after, id="429-storm-with-retry-after"),
-        pytest.param(_throttled_without_retry_after, id="429-storm-without-retry-after"),
-        pytest.param(_concurrency_limited, id="concurrency-limit-429s"),
-        pytest.param(_unavailable, id="503s"),
-        pytest.param(_dropped, id="dropped-connections"),
+        pytest.param(_throttled_with_retry_after, FAULTS, id="429-storm-with-retry-after"),
+        pytest.param(_throttled_without_retry_after, FAULTS, id="429-storm-without-retry-after"),
+        # How many requests overlap depends on timing, and the budget halves its concurrency at the first
+        # 429: at least one is refused and retried, how many more is not fixed.
+        pytest.param(_concurrency_limited, 1, id="concurrency-limit-429s"),
+        pytest.param(_unavailable, FAULTS, id="503s"),
+        pytest.param(_dropped, FAULTS, id="dropped-connections"),
     ],
 )
 def test_a_run_through_transient_fo_faults_lands_exactly_the_source(
-    stack: Stack, arm: Callable[[Sandbox], None]
+    stack: Stack, arm: Callable[[Sandbox], None], min_retries: int
 ) -> None:
     sb = stack.sandbox
     # Armed once the first page of data was served (the metadata is read by then): the faults land
@@ -66,7 +68,7 @@ def test_a_run_through_transient_fo_faults_lands_exactly_the_source(
 
     armed.join(1)
     assert result.success
-    assert retried_requests(result) >= FAULTS  # the faults were served and every one was retried
+    assert retried_requests(result) >= min_retries  # the faults were served and every one was retried
     stack.assert_exact()
     stack.assert_no_secret_leaked()
 
