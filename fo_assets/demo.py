@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Iterator
 
 import dagster as dg
-import pyarrow.parquet as pq
-from deltalake import DeltaTable
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import BY_TABLE, CATALOG, spec_for
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.inbox import Inbox
 from fo_assets.partitions import range_tags
 from fo_assets.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
+from fo_assets.sinks.local_delta import LocalDeltaSink
 
 DEMO_DAYS = 7
 
@@ -67,8 +66,7 @@ def events_receiver(inbox_path: Path, secret: str, certfile: Path, keyfile: Path
 
 
 def live_rows(delta_root: Path, table: str) -> list[dict]:
-    files = DeltaTable(str(delta_root / table)).file_uris()
-    return [row for path in files for row in pq.read_table(path).to_pylist() if not row["_fo_deleted"]]
+    return [row for row in LocalDeltaSink(delta_root).read(BY_TABLE[table]).to_pylist() if not row["_fo_deleted"]]
 
 
 def run_demo(home: Path | None = None) -> int:

@@ -9,15 +9,16 @@ import pyarrow as pa
 from fo_assets.catalog import EntitySpec, spec_for
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.resources import FoRuntime
-from fo_assets.sinks.base import LoadResult, Sink
+from fo_assets.sinks.base import LoadResult, Sink, check_loadable
 
 ENTITY_SET_KEY = "fo/entity_set"
 
 
 def upsert_batch(sink: Sink, ledger: Ledger, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
     """Load one landed batch and record the outcome in the ledger (the one path for runs and replays)."""
-    if batch.manifest.status not in ("landed", "failed", "loaded"):
-        raise RuntimeError(f"{spec.entity_set}: batch {batch.batch_id} is {batch.manifest.status}, not landed")
+    # Refused before the try: a batch that must never load (still extracting, an incomplete read, keyed
+    # differently) is not a failed load, so it must not become replayable.
+    check_loadable(batch, spec)
     try:
         result = sink.upsert(batch, spec)
     except Exception as exc:
