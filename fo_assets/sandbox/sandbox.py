@@ -29,7 +29,8 @@ class Sandbox:
         self.tenant = Tenant(self.cfg)
         self.stats = Stats()
         self.changes = Changes(self.tenant)
-        self.admin_token = admin_token or secrets.token_urlsafe(24)
+        # Hex, not urlsafe: a token starting with '-' would read as an option after `--admin-token`.
+        self.admin_token = admin_token or secrets.token_hex(24)
         self._sock = socket.create_server((self.cfg.host, self.cfg.port), reuse_port=False)
         self.port: int = self._sock.getsockname()[1]
         self.base_url = f"https://{self.cfg.host}:{self.port}"
