@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
+from fo_assets.inbox import InboxError
 from fo_assets.secrets import Secret, SecretStoreError, generate_master_key
 from fo_assets.settings import ConfigError, load_settings
+
+if TYPE_CHECKING:  # imported where used: the command starts without loading Dagster or the SDK
+    from fo_assets.landing import Ledger
+    from fo_assets.sinks.base import Sink
 
 
 def _secrets(args: argparse.Namespace) -> int:
@@ -70,12 +75,12 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _events_serve(args: argparse.Namespace) -> int:
+    from fo_assets.inbox import open_inbox
     from fo_assets.receiver import serve
 
     settings = load_settings(config_file=args.config_file)
     secret = settings.secret("FO_EVENTS_SECRET").reveal()
-    settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
-    serve(settings.inbox_path, secret, args.host, args.port, args.certfile, args.keyfile)
+    serve(open_inbox(settings), secret, args.host, args.port, args.certfile, args.keyfile)
     return 0
 
 
@@ -83,7 +88,7 @@ def _events_drain(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from fo_assets.inbox import Inbox
+    from fo_assets.inbox import open_inbox
     from fo_assets.servicebus import drain, open_receiver
 
     settings = load_settings(config_file=args.config_file)
@@ -91,25 +96,40 @@ def _events_drain(args: argparse.Namespace) -> int:
     if not queue:
         raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
     connection = settings.secret("FO_SERVICEBUS_CONNECTION").reveal()
-    settings.inbox_path.parent.mkdir(parents=True, exist_ok=True)
-    inbox = Inbox(settings.inbox_path)
+    inbox = open_inbox(settings)
     with open_receiver(connection, queue, os.environ.get("FO_SERVICEBUS_SUBSCRIPTION") or None) as receiver:
         while True:
             stored = drain(receiver, inbox)
-            print(f"{stored} new event(s) stored in {settings.inbox_path}", flush=True)
+            print(f"{stored} new event(s) stored in {inbox.location}", flush=True)
             if not args.forever:
                 return 0
             time.sleep(args.interval)
 
 
+def _ledger(config_file: str | None) -> tuple[Ledger, Sink | None]:
+    """The ledger as this machine can know it: with the landing zone archived in a volume, the archived
+    manifests are restored first (a new pod sees every batch a lost one archived). The sink comes
+    along when building the ledger needed it."""
+    from fo_assets.landing import Ledger
+    from fo_assets.resources import build_ledger, build_sink
+
+    settings = load_settings(config_file=config_file)
+    if settings.databricks is None or not settings.databricks.landing_in_volume:
+        return Ledger(settings.home), None
+    sink = build_sink(settings)
+    ledger = build_ledger(settings, sink)
+    restored = ledger.restore()
+    if restored:
+        print(f"{len(restored)} batch manifest(s) restored from the landing archive", file=sys.stderr)
+    return ledger, sink
+
+
 def _replay(args: argparse.Namespace) -> int:
     from fo_assets.catalog import spec_for
     from fo_assets.io_manager import upsert_batch
-    from fo_assets.landing import Ledger
     from fo_assets.resources import build_sink
 
-    settings = load_settings(config_file=args.config_file)
-    ledger = Ledger(settings.home)
+    ledger, sink = _ledger(args.config_file)
     # "landed" too: when one load of a run fails, the run stops and the batches it landed after that
     # one are never loaded; they are as replayable as the failed one (loads are idempotent by key).
     batches = [ledger.get(args.batch)] if args.batch else [
@@ -117,7 +137,7 @@ def _replay(args: argparse.Namespace) -> int:
     if not batches:
         print("no failed batches to replay")
         return 0
-    sink = build_sink(settings)
+    sink = sink or build_sink(load_settings(config_file=args.config_file))
     failures = 0
     for batch in batches:
         try:
@@ -132,9 +152,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _batches(args: argparse.Namespace) -> int:
-    from fo_assets.landing import Ledger
-
-    for batch in Ledger(load_settings(config_file=args.config_file).home).batches(table=args.table):
+    ledger, _ = _ledger(args.config_file)
+    for batch in ledger.batches(table=args.table):
         m = batch.manifest
         window = f"[{m.window[0]}, {m.window[1]})" if m.window else m.mode
         error = f"  {m.error}" if m.error else ""
@@ -205,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, SecretStoreError) as exc:
+    except (ConfigError, SecretStoreError, InboxError) as exc:
         print(f"fo-assets: {exc}", file=sys.stderr)
         return 2
 

@@ -23,7 +23,7 @@ import dagster as dg
 
 from fo_assets.catalog import BY_TABLE, CATALOG, spec_for
 from fo_assets.definitions import ENTITY_JOB, build_definitions
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import Inbox, open_inbox
 from fo_assets.partitions import range_tags
 from fo_assets.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -49,10 +49,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def events_receiver(inbox_path: Path, secret: str, certfile: Path, keyfile: Path) -> Iterator[str]:
+def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) -> Iterator[str]:
     """The HTTPS receiver F&O posts Business Events to, on a free loopback port, in a thread."""
     port = _free_port()
-    server = build_server(create_app(Inbox(inbox_path), secret), "127.0.0.1", port,
+    server = build_server(create_app(inbox, secret), "127.0.0.1", port,
                           certfile=certfile, keyfile=keyfile, configure_logging=False)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -102,7 +102,7 @@ def run_demo(home: Path | None = None) -> int:
 
         t = _step("changing records in F&O and emitting Business Events")
         tls = sandbox.tls
-        with events_receiver(settings.inbox_path, events_secret, tls.cert_path, tls.key_path) as url:
+        with events_receiver(open_inbox(settings), events_secret, tls.cert_path, tls.key_path) as url:
             po = sandbox.tenant.rows("PurchaseOrderHeadersV2", "usmf")[-1]
             new_name = f"Changed by the demo at {dt.datetime.now(dt.timezone.utc):%H:%M:%S}"
             sandbox.changes.update("PurchaseOrderHeadersV2",

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from fo_assets.demo import events_receiver
+from fo_assets.inbox import open_inbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 
@@ -26,7 +27,7 @@ def run_dev(port: int) -> int:
         secret_file = settings.inbox_path.parent / "receiver.secret"
         secret_file.touch(mode=0o600)
         secret_file.write_text(events_secret)
-        with events_receiver(settings.inbox_path, events_secret, tls.cert_path, tls.key_path) as url:
+        with events_receiver(open_inbox(settings), events_secret, tls.cert_path, tls.key_path) as url:
             print(f"F&O sandbox:      {sandbox.base_url} (CA {sandbox.ca_path})")
             print(f"events receiver:  {url} (its secret is in {secret_file})")
             print(f"Dagster UI:       http://127.0.0.1:{port}")

@@ -17,7 +17,9 @@ ENTITY_SET_KEY = "fo/entity_set"
 def upsert_batch(sink: Sink, ledger: Ledger, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
     """Load one landed batch and record the outcome in the ledger (the one path for runs and replays)."""
     # Refused before the try: a batch that must never load (still extracting, an incomplete read, keyed
-    # differently) is not a failed load, so it must not become replayable.
+    # differently, its files neither here nor archived intact) is not a failed load, so it must not become
+    # replayable.
+    ledger.fetch(batch)
     check_loadable(batch, spec)
     try:
         result = sink.upsert(batch, spec)

@@ -9,6 +9,11 @@ source, the manifest says what was asked of F&O, what came back and what became 
 
 Parts live in their own folder because Databricks' ``read_files`` reads every file of a folder and
 a manifest beside them would break the MERGE.
+
+This folder is the working copy. With an ``Archive`` (production: the batch folders a Databricks load
+stages in its Unity Catalog volume, ``FO_LANDING_STORE=volume``) every batch that reached the archive
+outlives the machine: the ledger mirrors each status change there, ``restore`` brings the manifests
+back on a new machine, and a replay fetches the parts back, checked against the manifest's sha256.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import secrets as _random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Callable, Literal, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 AUDIT_FIELDS: tuple[pa.Field, ...] = (
     pa.field("_fo_batch_id", pa.string(), nullable=False),
@@ -98,6 +106,7 @@ class Manifest:
     load_counts: dict[str, int] = field(default_factory=dict)
     created_at: str = ""
     updated_at: str = ""
+    archive: str | None = None  # the archive folder holding this batch's parts, once they reached it
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
@@ -130,9 +139,18 @@ class LandedBatch:
         paths = self.part_paths
         return pq.read_schema(paths[0]) if paths else None
 
+    @property
+    def local_files(self) -> list[Path]:
+        """The files a load reads: the parts, and the parents scope of a line entity."""
+        scoped = any(scope.kind == "parents" for scope in self.manifest.delete_scopes)
+        return self.part_paths + ([self.parents_path] if scoped else [])
+
     def save(self) -> None:
         self.manifest.updated_at = _now_iso()
         _write_json_atomic(self.folder / "manifest.json", asdict(self.manifest))
+
+    def manifest_json(self) -> bytes:
+        return _json_bytes(asdict(self.manifest))
 
 
 class BatchWriter:
@@ -240,11 +258,38 @@ def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_
     return table
 
 
-class Ledger:
-    """The batch ledger: manifests under ``<home>/landing``, queried and updated in place."""
+class Archive(Protocol):
+    """Where batch folders outlive this machine, laid out like the landing zone: ``<table>/<batch id>/``.
+    Paths are full archive paths, as ``folder`` makes them."""
 
-    def __init__(self, home: Path):
+    def folder(self, table: str, batch_id: str) -> str: ...
+
+    def put(self, source: bytes, path: str) -> None:
+        """Write ``source`` to ``path``, replacing it."""
+        ...
+
+    def get(self, path: str, write: Callable[[BinaryIO], None]) -> None:
+        """Stream the file at ``path`` into ``write``; ``FileNotFoundError`` when there is none."""
+        ...
+
+    def batch_ids(self) -> list[tuple[str, str]]:
+        """(table, batch id) of every batch folder in the archive."""
+        ...
+
+    def remove(self, table: str, batch_id: str) -> None: ...
+
+
+class ArchiveError(RuntimeError):
+    """An archived batch could not be brought back; names the batch and what was wrong."""
+
+
+class Ledger:
+    """The batch ledger: manifests under ``<home>/landing``, queried and updated in place, and mirrored
+    to the archive for every batch that reached it."""
+
+    def __init__(self, home: Path, archive: Archive | None = None):
         self.root = Path(home) / "landing"
+        self.archive = archive
 
     def new_writer(self, manifest: Manifest, part_bytes: int = DEFAULT_PART_BYTES) -> BatchWriter:
         manifest.created_at = manifest.created_at or _now_iso()
@@ -269,22 +314,108 @@ class Ledger:
         batch.manifest.status = "loaded"
         batch.manifest.error = None
         batch.manifest.load_counts = dict(counts)
-        batch.save()
+        self._save(batch)
 
     def mark_failed(self, batch: LandedBatch, error: str) -> None:
         batch.manifest.status = "failed"
         batch.manifest.error = error
+        self._save(batch)
+
+    def _save(self, batch: LandedBatch) -> None:
         batch.save()
+        if self.archive is None or batch.manifest.archive is None:
+            return  # its parts never reached the archive: a manifest there alone could not be replayed
+        try:
+            self.archive.put(batch.manifest_json(), f"{batch.manifest.archive}/manifest.json")
+        except Exception as exc:  # the outcome stands; the archive's copy says an earlier status, which at
+            # worst makes a new machine replay a loaded batch once more (loads are idempotent)
+            log.warning("batch %s of %s: the archived manifest was not updated: %s",
+                        batch.batch_id, batch.manifest.table, exc)
+
+    def restore(self) -> list[str]:
+        """Bring back the manifests of archived batches this machine lacks, or holds unloaded (another
+        machine may have loaded them since): the ledger as a new pod sees it. Returns their batch ids."""
+        if self.archive is None:
+            return []
+        restored = []
+        for table, batch_id in self.archive.batch_ids():
+            path = self.root / table / batch_id / "manifest.json"
+            if path.exists() and json.loads(path.read_text()).get("status") in ("loaded", "extracting"):
+                continue
+            archived = self._archived_manifest(table, batch_id)
+            if archived is None:
+                continue  # parts whose upload was cut short: never a batch anyone could replay
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_bytes_atomic(path, archived)
+            restored.append(batch_id)
+        return restored
+
+    def _archived_manifest(self, table: str, batch_id: str) -> bytes | None:
+        assert self.archive is not None
+        buffer = bytearray()
+        try:
+            self.archive.get(f"{self.archive.folder(table, batch_id)}/manifest.json",
+                             lambda body: buffer.extend(body.read()))
+        except FileNotFoundError:
+            return None
+        return bytes(buffer)
+
+    def fetch(self, batch: LandedBatch) -> None:
+        """Make sure the files a load reads are on this disk, fetching missing ones from the archive and
+        checking each part against the size and sha256 its manifest recorded."""
+        missing = [path for path in batch.local_files if not path.exists()]
+        where = batch.manifest.archive
+        if not missing or where is None:
+            return  # never archived: the files are here, or loading says which is missing
+        if self.archive is None:
+            raise ArchiveError(
+                f"batch {batch.batch_id} of {batch.manifest.table}: {missing[0]} is missing here and the batch is "
+                f"archived in {where}, but no archive is configured (FO_LANDING_STORE=local?)"
+            )
+        recorded = {batch.folder / part.path: part for part in batch.manifest.parts}
+        for path in missing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            relative = path.relative_to(batch.folder).as_posix()
+            tmp = path.with_name(path.name + ".fetching")
+            with open(tmp, "wb") as out:
+                self.archive.get(f"{where}/{relative}", lambda body: shutil.copyfileobj(body, out, 1 << 20))
+            part = recorded.get(path)
+            if part is not None and (tmp.stat().st_size, _sha256(tmp)) != (part.bytes, part.sha256):
+                tmp.unlink()
+                raise ArchiveError(
+                    f"batch {batch.batch_id} of {batch.manifest.table}: the archived {where}/{relative} does not "
+                    f"match its manifest (expected {part.bytes} bytes, sha256 {part.sha256[:12]}...): refusing to "
+                    "load it; re-run its partition instead"
+                )
+            os.replace(tmp, path)
 
     def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[str]:
-        """Delete loaded batches older than the retention; failed and unloaded ones are always kept."""
+        """Delete batches older than the retention that are loaded (or were incomplete reads, never
+        loadable), here and in the archive; failed and unloaded ones are always kept."""
         now = now or dt.datetime.now(dt.timezone.utc)
+
+        def expired(manifest: Manifest) -> bool:
+            created = dt.datetime.fromisoformat(manifest.created_at)
+            return manifest.status in ("loaded", "incomplete") and now - created > older_than
+
         removed = []
-        for batch in self.batches(status="loaded"):
-            created = dt.datetime.fromisoformat(batch.manifest.created_at)
-            if now - created > older_than:
+        for batch in self.batches():
+            if expired(batch.manifest):
                 shutil.rmtree(batch.folder)
                 removed.append(batch.batch_id)
+        if self.archive is None:
+            return removed
+        removed_here = set(removed)
+        for table, batch_id in self.archive.batch_ids():
+            if batch_id not in removed_here:
+                if _created(batch_id) > now - older_than:
+                    continue  # too young to expire, whatever its status
+                archived = self._archived_manifest(table, batch_id)
+                # No manifest: the parts of an upload cut short, which nothing will ever read.
+                if archived is not None and not expired(Manifest.from_json(json.loads(archived))):
+                    continue
+                removed.append(batch_id)
+            self.archive.remove(table, batch_id)
         return removed
 
 
@@ -300,10 +431,28 @@ def _now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+def _created(batch_id: str) -> dt.datetime:
+    """When a batch began, from its id (see ``new_batch_id``); the epoch for an id of another shape, so
+    its manifest decides."""
+    try:
+        stamp = dt.datetime.strptime(batch_id.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ")
+    except ValueError:
+        stamp = dt.datetime(1970, 1, 1)
+    return stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, indent=1, default=str).encode()
+
+
 def _write_json_atomic(path: Path, data: Any) -> None:
+    _write_bytes_atomic(path, _json_bytes(data))
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, default=str)
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

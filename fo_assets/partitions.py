@@ -30,3 +30,4 @@ def run_window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | N
 def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
     """Tags that make one run cover the partitions first..last (inclusive): a single-run backfill."""
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+

@@ -22,7 +22,17 @@ def build_sink(settings: Settings) -> Sink:
 
     db = settings.databricks
     workspace = connect_workspace(db.host, db.client_id, settings.secret("DATABRICKS_CLIENT_SECRET").reveal())
-    return DatabricksSink(workspace, db.warehouse_id, db.catalog, db.schema, db.volume)
+    return DatabricksSink(workspace, db.warehouse_id, db.catalog, db.schema, db.volume,
+                          keep_staged=db.landing_in_volume)
+
+
+def build_ledger(settings: Settings, sink: Sink) -> Ledger:
+    """The batch ledger under FO_ASSETS_HOME, archived in the sink's volume when the sink keeps its
+    staged batches there (FO_LANDING_STORE=volume): then a lost machine loses no batch that reached it."""
+    from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
+
+    keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
+    return Ledger(settings.home, VolumeArchive(sink) if keeps else None)
 
 
 class FoRuntime(dg.ConfigurableResource):
@@ -36,6 +46,7 @@ class FoRuntime(dg.ConfigurableResource):
 
     _settings: Settings | None = PrivateAttr(default=None)
     _sink: Sink | None = PrivateAttr(default=None)
+    _ledger: Ledger | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._settings = load_settings(config_file=self.config_file)
@@ -54,7 +65,9 @@ class FoRuntime(dg.ConfigurableResource):
 
     @property
     def ledger(self) -> Ledger:
-        return Ledger(self.settings.home)
+        if self._ledger is None:
+            self._ledger = build_ledger(self.settings, self.sink)
+        return self._ledger
 
     def extractor(self, run_id: str, log: logging.Logger | None = None) -> Extractor:
-        return Extractor(self.settings, run_id=run_id, log=log)
+        return Extractor(self.settings, run_id=run_id, log=log, ledger=self.ledger)

@@ -8,7 +8,7 @@ import httpx
 from dagster_shared.error import SerializableErrorInfo
 
 from fo_assets.dynamics.events import EventFormatError, Target, collapse, targets
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import open_inbox
 from fo_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from fo_assets.settings import load_settings
 
@@ -31,10 +31,11 @@ def build_events_sensor(job: dg.JobDefinition, config_file: str | None = None) -
     )
     def business_events(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         settings = load_settings(config_file=config_file)
-        if not settings.inbox_path.exists():
+        # A SQLite inbox appears with the first event received; a PostgreSQL one is created when opened.
+        if settings.inbox_postgres is None and not settings.inbox_path.exists():
             return dg.SensorResult(skip_reason=f"no event inbox yet at {settings.inbox_path}")
         cursor = int(context.cursor or 0)
-        stored, new_cursor = Inbox(settings.inbox_path).read_after(cursor, MAX_EVENTS_PER_RUN)
+        stored, new_cursor = open_inbox(settings).read_after(cursor, MAX_EVENTS_PER_RUN)
         if not stored:
             return dg.SensorResult(skip_reason="no new events")
         found: list[Target] = []

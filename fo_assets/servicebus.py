@@ -108,7 +108,7 @@ def drain(receiver: Receiver, inbox: Inbox, max_messages: int = 1_000, max_wait_
                 new += inbox.append(delivery.events)
             except Exception:
                 log.exception("event inbox %s could not store message %s; abandoning it and the rest of its "
-                              "batch for redelivery", inbox.path, _message_id(message))
+                              "batch for redelivery", inbox.location, _message_id(message))
                 _abandon_all(receiver, batch[index:])
                 raise
             receiver.complete_message(message)

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 from fo_assets.secrets import Secret, SecretStore
 
-SECRET_NAMES = ("FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET", "FO_SERVICEBUS_CONNECTION")
+SECRET_NAMES = (
+    "FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET", "FO_SERVICEBUS_CONNECTION", "FO_INBOX_PASSWORD"
+)
 DATABRICKS_REQUIRED = (
     "DATABRICKS_HOST",
     "DATABRICKS_CLIENT_ID",
@@ -33,6 +35,8 @@ MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 MAX_FO_CONCURRENCY = 52
 _LEGAL_ENTITY = re.compile(r"^[a-z0-9]{1,4}$")
 _DATABRICKS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,254}$")
+# Lower case only: PostgreSQL folds unquoted names, so this is the name an operator types in psql too.
+_POSTGRES_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 class ConfigError(ValueError):
@@ -82,6 +86,8 @@ class DatabricksSettings:
     schema: str
     volume: str
     job_id: int | None = None
+    # FO_LANDING_STORE=volume: staged batch folders stay in the volume as the landing zone's durable copy.
+    landing_in_volume: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ class Settings:
     alert_webhook_url: str | None = None
     dagster_ui_url: str | None = None  # for links in alerts
     asset_key_prefix: tuple[str, ...] = ()  # one per code location when several share an instance
+    inbox_postgres: str | None = None  # libpq DSN without the password; None: the SQLite inbox under home
+    inbox_schema: str = "fo_assets"
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -182,6 +190,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         alert_webhook_url=_optional_https(env, "FO_ALERT_WEBHOOK_URL"),
         dagster_ui_url=(env.get("FO_DAGSTER_UI_URL") or "").rstrip("/") or None,
         asset_key_prefix=_key_prefix(env.get("FO_ASSET_KEY_PREFIX", "")),
+        inbox_postgres=_inbox_postgres(env),
+        inbox_schema=_inbox_schema(env),
         secret_store=store,
         _env=env,
     )
@@ -252,7 +262,12 @@ def parse_legal_entities(raw: str) -> tuple[str, ...]:
 
 def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
     present = [name for name in DATABRICKS_REQUIRED if env.get(name)]
+    store = (env.get("FO_LANDING_STORE") or "").strip().lower()
+    if store not in ("", "volume", "local"):
+        raise ConfigError(f"FO_LANDING_STORE={env['FO_LANDING_STORE']!r}: use volume or local")
     if not present:
+        if store == "volume":
+            raise ConfigError("FO_LANDING_STORE=volume needs a Databricks workspace: set the DATABRICKS_* settings")
         return None
     missing = [name for name in DATABRICKS_REQUIRED if not env.get(name)]
     if missing:
@@ -278,6 +293,7 @@ def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
         schema=env["DATABRICKS_SCHEMA"],
         volume=env["DATABRICKS_VOLUME"],
         job_id=int(job_id) if job_id else None,
+        landing_in_volume=store != "local",
     )
 
 
@@ -308,6 +324,40 @@ def _key_prefix(raw: str) -> tuple[str, ...]:
     if not all(re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
         raise ConfigError(f"FO_ASSET_KEY_PREFIX={raw!r}: use letters, digits and _, segments joined by /")
     return parts
+
+
+def _inbox_postgres(env: Mapping[str, str]) -> str | None:
+    raw = env.get("FO_INBOX_POSTGRES", "").strip()
+    if not raw:
+        return None
+    from psycopg2 import ProgrammingError
+    from psycopg2.extensions import parse_dsn
+
+    try:
+        keywords = parse_dsn(raw)
+    except ProgrammingError:
+        # libpq's message quotes the text around the mistake, which may be a password: not repeated here.
+        raise ConfigError(
+            "FO_INBOX_POSTGRES is not a PostgreSQL connection string: use keyword=value pairs "
+            "(host=db.internal dbname=dagster user=fo_contoso) or a URL (postgresql://fo_contoso@db.internal/dagster)"
+        ) from None
+    if any("password" in keyword for keyword in keywords):
+        raise ConfigError(
+            "FO_INBOX_POSTGRES must not contain a password (it is configuration, logged and shown): remove it "
+            "and give the password as the secret FO_INBOX_PASSWORD (export it, or `fo-assets secrets set "
+            "FO_INBOX_PASSWORD`)"
+        )
+    return raw
+
+
+def _inbox_schema(env: Mapping[str, str]) -> str:
+    raw = (env.get("FO_INBOX_SCHEMA") or "fo_assets").strip()
+    if not _POSTGRES_SCHEMA.fullmatch(raw) or raw.startswith("pg_"):
+        raise ConfigError(
+            f"FO_INBOX_SCHEMA={raw!r} is not a usable PostgreSQL schema name: lower-case letters, digits and _, "
+            "not starting with a digit or pg_, at most 63 characters"
+        )
+    return raw
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,6 +12,9 @@ import pytest
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets_tests.databricks_double import DatabricksDouble
 
+# A real PostgreSQL server (the `postgres` fixture), for the deploy tests and the PostgreSQL inbox alike.
+pytest_plugins = ["fo_assets_tests.postgres_fixture"]
+
 # Fixed, so tests are deterministic whatever the day they run (the partitions start before it).
 ANCHOR = dt.date(2026, 6, 15)
 COMPANIES = ("usmf", "demf", "gbsi")

@@ -10,7 +10,7 @@ import dagster as dg
 from fo_assets.catalog import spec_for
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.dynamics.events import intake
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import SqliteInbox
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.sinks.local_delta import LocalDeltaSink
@@ -44,7 +44,7 @@ def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypat
                                  {"InvoiceDescription": "re-read by vendor and invoice number"})
     events = [fresh_sandbox.events.purchase_order_confirmed("demf", po["PurchaseOrderNumber"]),
               fresh_sandbox.events.vendor_invoice_posted("usmf", invoice["VendorAccount"], invoice["InvoiceNumber"])]
-    inbox = Inbox(tmp_path / "events" / "inbox.sqlite3")
+    inbox = SqliteInbox(tmp_path / "events" / "inbox.sqlite3")
     inbox.append(intake(json.dumps(events + events, default=str)).events)
 
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:

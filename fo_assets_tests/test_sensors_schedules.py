@@ -9,7 +9,7 @@ import dagster as dg
 
 from fo_assets.definitions import build_definitions
 from fo_assets.dynamics.events import intake
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import SqliteInbox
 from fo_assets.partitions import FULL_HISTORY_TAG, RANGE_END_TAG, RANGE_START_TAG
 from fo_assets.schedules import trailing_window
 from fo_assets.sensors import failure_message, run_key
@@ -32,7 +32,7 @@ def test_sensor_turns_inbox_events_into_one_targeted_run_once(monkeypatch, tmp_p
     monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
-    inbox = Inbox(tmp_path / "events" / "inbox.sqlite3")
+    inbox = SqliteInbox(tmp_path / "events" / "inbox.sqlite3")
     first = po_confirmed("USMF-PO0000002", "usmf", "00000000-0000-0000-0000-000000000002")
     posts = [
         [first, first],  # a duplicate delivery in one post

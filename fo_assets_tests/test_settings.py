@@ -69,6 +69,12 @@ def test_nothing_configured_loads_with_defaults(monkeypatch, tmp_path):
         ({**DATABRICKS, "DATABRICKS_HOST": "http://adb.example"}, "DATABRICKS_HOST must be https"),
         ({**DATABRICKS, "DATABRICKS_SCHEMA": "raw`; DROP"}, "DATABRICKS_SCHEMA"),
         ({**DATABRICKS, "DATABRICKS_JOB_ID": "job-1"}, "DATABRICKS_JOB_ID must be the numeric"),
+        ({"FO_INBOX_POSTGRES": "host=db dbname"}, "FO_INBOX_POSTGRES is not a PostgreSQL connection string"),
+        ({"FO_INBOX_SCHEMA": "Contoso"}, "FO_INBOX_SCHEMA='Contoso' is not a usable PostgreSQL schema name"),
+        ({"FO_INBOX_SCHEMA": "fo-assets"}, "FO_INBOX_SCHEMA"),
+        ({"FO_INBOX_SCHEMA": 'x"; DROP TABLE events; --'}, "FO_INBOX_SCHEMA"),
+        ({"FO_INBOX_SCHEMA": "pg_inbox"}, "FO_INBOX_SCHEMA"),
+        ({"FO_INBOX_SCHEMA": "a" * 64}, "FO_INBOX_SCHEMA"),
     ],
 )
 def test_each_rejection_names_the_variable(change, message):
@@ -87,6 +93,16 @@ def test_databricks_complete(tmp_path):
     assert settings.databricks is not None
     assert settings.databricks.job_id == 42
     assert settings.databricks.host == "https://adb-123.azuredatabricks.net"
+    assert settings.databricks.landing_in_volume  # the durable landing zone is the default with Databricks
+
+
+def test_landing_store_choices():
+    assert not load_settings({**BASE, **DATABRICKS, "FO_LANDING_STORE": "local"}).databricks.landing_in_volume
+    assert load_settings({**BASE, **DATABRICKS, "FO_LANDING_STORE": "Volume"}).databricks.landing_in_volume
+    with pytest.raises(ConfigError, match="FO_LANDING_STORE='s3': use volume or local"):
+        load_settings({**BASE, **DATABRICKS, "FO_LANDING_STORE": "s3"})
+    with pytest.raises(ConfigError, match="FO_LANDING_STORE=volume needs a Databricks workspace"):
+        load_settings({**BASE, "FO_LANDING_STORE": "volume"})
 
 
 def test_secret_from_environment_is_masked():
@@ -114,3 +130,42 @@ def test_secret_never_copied_into_process_environment(tmp_path, monkeypatch):
     # Environment wins over the store.
     assert load_settings({**env, "FO_CLIENT_SECRET": "from-env"}).secret("FO_CLIENT_SECRET").reveal() == "from-env"
     assert "from-store" not in os.environ.values()
+
+
+def test_inbox_defaults_to_sqlite_under_the_home(tmp_path):
+    settings = load_settings({"FO_ASSETS_HOME": str(tmp_path)})
+    assert settings.inbox_postgres is None
+    assert settings.inbox_path == tmp_path / "events" / "inbox.sqlite3"
+    assert settings.inbox_schema == "fo_assets"
+
+
+@pytest.mark.parametrize("dsn", [
+    "host=db.internal port=5432 dbname=dagster user=fo_contoso sslmode=require",
+    "postgresql://fo_contoso@db.internal:5432/dagster?sslmode=require",
+])
+def test_inbox_in_postgres_in_either_libpq_form(dsn):
+    settings = load_settings({"FO_INBOX_POSTGRES": f" {dsn} ", "FO_INBOX_SCHEMA": "fo_contoso"})
+    assert settings.inbox_postgres == dsn
+    assert settings.inbox_schema == "fo_contoso"
+
+
+@pytest.mark.parametrize("dsn", [
+    "host=db.internal dbname=dagster user=fo_contoso password=hunter2-Secret",
+    "postgresql://fo_contoso:hunter2-Secret@db.internal/dagster",
+    "postgresql://fo_contoso@db.internal/dagster?password=hunter2-Secret",
+    "host=db.internal user=fo_contoso sslpassword=hunter2-Secret",
+])
+def test_inbox_connection_string_with_a_password_is_refused_without_repeating_it(dsn):
+    with pytest.raises(ConfigError, match="FO_INBOX_POSTGRES must not contain a password.*FO_INBOX_PASSWORD") as caught:
+        load_settings({"FO_INBOX_POSTGRES": dsn})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_inbox_password_is_a_secret(tmp_path):
+    settings = load_settings({"FO_INBOX_PASSWORD": "pg-Secret-1"})
+    assert settings.secret("FO_INBOX_PASSWORD").reveal() == "pg-Secret-1"
+    assert "pg-Secret-1" not in repr(settings)
+    config = tmp_path / "fo-assets.env"
+    config.write_text("FO_INBOX_POSTGRES=host=db user=fo\nFO_INBOX_PASSWORD=pg-Secret-1\n")
+    with pytest.raises(ConfigError, match="FO_INBOX_PASSWORD is a secret and cannot live in a configuration file"):
+        load_settings({}, config_file=config)

@@ -85,7 +85,7 @@ class ExtractError(FoError):
 
 class Extractor:
     def __init__(self, settings: Settings, run_id: str, log: logging.Logger | None = None,
-                 policy: RetryPolicy | None = None):
+                 policy: RetryPolicy | None = None, ledger: Ledger | None = None):
         self._settings = settings
         self._fo = settings.require_fo()
         self._run_id = run_id
@@ -93,7 +93,7 @@ class Extractor:
         tokens = TokenProvider(self._fo, settings.secret("FO_CLIENT_SECRET"), timeout_s=self._fo.request_timeout_s)
         self._client = ODataClient(self._fo, tokens, budget_for(self._fo), policy, self._log)
         self._metadata = MetadataStore(folder_for(settings.home, self._fo.base_url), self._fo.base_url, self._fetch)
-        self._ledger = Ledger(settings.home)
+        self._ledger = ledger or Ledger(settings.home)
         self._totals = Counters()
         self._seconds = 0.0
 

@@ -2,28 +2,42 @@
 
 Per load: ``CREATE SCHEMA/VOLUME IF NOT EXISTS`` (once per sink), ``CREATE TABLE IF NOT EXISTS`` typed
 from the batch, a column probe, the uploads to ``/Volumes/<catalog>/<schema>/<volume>/<table>/<batch id>/``
-(``parts/`` and, for line entities, ``scope/``), the MERGE, one delete-flag MERGE per complete scope,
-and the staged folder removed afterwards (kept when the load fails, for diagnosis; a replay
-overwrites it). Counts come from the MERGE metrics the warehouse returns.
+(``parts/`` and, for line entities, ``scope/``), the MERGE, one delete-flag MERGE per complete scope.
+Counts come from the MERGE metrics the warehouse returns.
+
+With ``keep_staged`` (``FO_LANDING_STORE=volume``, the default with Databricks) the staged folder is the
+landing zone's durable copy: the manifest is staged beside the parts, the folder stays after the load
+(the ledger keeps its manifest current and prunes it after the retention), and a replay of a batch
+already there stages nothing again. Otherwise the folder is removed after a successful load (kept
+when the load fails, for diagnosis; a replay overwrites it).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+
+from typing import BinaryIO, Callable
 
 import pyarrow as pa
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import DatabricksError
+from databricks.sdk.errors import NotFound
 
-from fo_assets.catalog import EntitySpec
+from fo_assets.catalog import BY_TABLE, EntitySpec
 from fo_assets.landing import LandedBatch
 from fo_assets.sinks import sql
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
 from fo_assets.sinks.warehouse import StatementFailed, Warehouse
-from fo_assets.sinks.workspace import WorkspaceConnectionError, call_with_reauth, connect_workspace
+from fo_assets.sinks.workspace import (
+    VolumeError,
+    WorkspaceConnectionError,
+    connect_workspace,
+    download_file,
+    list_folder,
+    remove_folder,
+    upload_file,
+)
 
-__all__ = ["DatabricksSink", "StatementFailed", "WorkspaceConnectionError", "connect_workspace"]
+__all__ = ["DatabricksSink", "StatementFailed", "VolumeError", "WorkspaceConnectionError", "connect_workspace"]
 log = logging.getLogger(__name__)
 
 
@@ -70,11 +84,9 @@ class DatabricksSink:
         if existing is None:  # an empty batch and no table yet: nothing to insert, nothing to flag
             return LoadResult(table.display, self.uri(spec), 0, 0, 0, [])
 
-        folder = "/".join(
-            ["/Volumes", self.catalog, self.schema, self.volume, sql.volume_path_part(spec.table),
-             sql.volume_path_part(batch.batch_id)]
-        )
-        uploads = self._stage(batch, folder, context)
+        folder = self.batch_folder(spec.table, batch.batch_id)
+        if not (self.keep_staged and batch.manifest.archive == folder):  # else: staged by an earlier attempt
+            self._stage(batch, folder, context)
         parts = f"{folder}/parts" if batch.part_paths else None
         parents = f"{folder}/scope" if batch.parents_path.exists() else None
 
@@ -92,7 +104,7 @@ class DatabricksSink:
             flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags, parts, parents), context).first()
             deleted += _count(flagged, "num_updated_rows")
         if not self.keep_staged:
-            self._unstage(folder, uploads)
+            self._unstage(folder)
         return LoadResult(table.display, self.uri(spec), inserted, updated, deleted, columns)
 
     def read(self, spec: EntitySpec) -> pa.Table:
@@ -128,34 +140,60 @@ class DatabricksSink:
             raise
         return [(name, type_text.lower()) for name, type_text in probe.columns]
 
-    def _stage(self, batch: LandedBatch, folder: str, context: str) -> list[str]:
-        """Upload the parts and the parents scope file; returns the remote paths."""
-        local: list[tuple[Path, str]] = [(p, f"{folder}/parts/{p.name}") for p in batch.part_paths]
+    def batch_folder(self, table: str, batch_id: str) -> str:
+        """Where a batch is staged: ``/Volumes/<catalog>/<schema>/<volume>/<table>/<batch id>``."""
+        return "/".join(["/Volumes", self.catalog, self.schema, self.volume, sql.volume_path_part(table),
+                         sql.volume_path_part(batch_id)])
+
+    def _stage(self, batch: LandedBatch, folder: str, context: str) -> None:
+        """Upload the parts and the parents scope file; when the folder is kept, the manifest last, saying
+        where its parts are (a new pod finds the batch by its manifest, so parts come first)."""
+        for path in batch.part_paths:
+            upload_file(self.workspace, path, f"{folder}/parts/{path.name}", context)
         if batch.parents_path.exists():
-            local.append((batch.parents_path, f"{folder}/scope/{batch.parents_path.name}"))
-        for path, remote in local:
-            try:
-                call_with_reauth(self.workspace, lambda: self._upload(path, remote))
-            except DatabricksError as exc:
-                raise SinkError(
-                    f"uploading {path.name} to {remote} for {context} failed: {type(exc).__name__}: {exc}"
-                ) from exc
-        return [remote for _, remote in local]
+            upload_file(self.workspace, batch.parents_path, f"{folder}/scope/{batch.parents_path.name}", context)
+        if self.keep_staged:
+            batch.manifest.archive = folder
+            batch.save()
+            upload_file(self.workspace, batch.manifest_json(), f"{folder}/manifest.json", context)
 
-    def _upload(self, path: Path, remote: str) -> None:
-        with open(path, "rb") as fh:  # overwrite: a replay of a failed load stages the same batch again
-            self.workspace.files.upload(remote, fh, overwrite=True)
-
-    def _unstage(self, folder: str, uploads: list[str]) -> None:
-        if not uploads:
-            return
+    def _unstage(self, folder: str) -> None:
         try:
-            for remote in uploads:
-                self.workspace.files.delete(remote)
-            for directory in sorted({r.rsplit("/", 1)[0] for r in uploads}, reverse=True) + [folder]:
-                self.workspace.files.delete_directory(directory)
-        except DatabricksError as exc:  # the load is done; a leftover staged folder costs storage only
+            remove_folder(self.workspace, folder)
+        except VolumeError as exc:  # the load is done; a leftover staged folder costs storage only
             log.warning("could not remove the staged folder %s: %s", folder, exc)
+
+
+class VolumeArchive:
+    """The landing zone's durable copy: the batch folders a keeping sink stages in its volume."""
+
+    def __init__(self, sink: DatabricksSink):
+        self.workspace, self._sink = sink.workspace, sink
+        self.root = f"/Volumes/{sink.catalog}/{sink.schema}/{sink.volume}"
+
+    def folder(self, table: str, batch_id: str) -> str:
+        return self._sink.batch_folder(table, batch_id)
+
+    def put(self, source: bytes, path: str) -> None:
+        upload_file(self.workspace, source, path, "the landing archive")
+
+    def get(self, path: str, write: Callable[[BinaryIO], None]) -> None:
+        try:
+            download_file(self.workspace, path, write, "the landing archive")
+        except VolumeError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                raise FileNotFoundError(path) from None
+            raise
+
+    def batch_ids(self) -> list[tuple[str, str]]:
+        # Only the catalog's tables: the volume may hold other teams' folders.
+        tables = [name for name, is_directory in list_folder(self.workspace, self.root)
+                  if is_directory and name in BY_TABLE]
+        return [(table, name) for table in tables
+                for name, is_directory in list_folder(self.workspace, f"{self.root}/{table}") if is_directory]
+
+    def remove(self, table: str, batch_id: str) -> None:
+        remove_folder(self.workspace, self.folder(table, batch_id))
 
 
 def _count(metrics: dict[str, str | None], name: str) -> int:

@@ -9,17 +9,21 @@ like the SDK, so they trust the same CA bundle (``REQUESTS_CA_BUNDLE``).
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from dagster_databricks import DatabricksClientResource
 from dagster_databricks.resources import OauthCredentials
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import Unauthenticated
+from databricks.sdk.errors import DatabricksError, NotFound, Unauthenticated
+
+from fo_assets.sinks.base import SinkError
 
 T = TypeVar("T")
 _ENV_LOCK = threading.Lock()
@@ -56,6 +60,70 @@ def call_with_reauth(workspace: WorkspaceClient, call: Callable[[], T]) -> T:
     except Unauthenticated:
         workspace.config.init_auth()
         return call()
+
+
+class VolumeError(SinkError):
+    """A Files API call on a Unity Catalog volume failed; names the path and the workspace's message."""
+
+
+def upload_file(workspace: WorkspaceClient, source: Path | bytes, remote: str, context: str) -> None:
+    """Upload a local file (or bytes) to a volume path, replacing what is there: a replay stages the
+    same batch again, and a manifest is rewritten at every change of its status."""
+    def upload() -> None:
+        if isinstance(source, bytes):
+            workspace.files.upload(remote, io.BytesIO(source), overwrite=True)
+        else:
+            with open(source, "rb") as fh:
+                workspace.files.upload(remote, fh, overwrite=True)
+
+    name = "the manifest" if isinstance(source, bytes) else source.name
+    _on_volume(workspace, upload, f"uploading {name} to {remote} for {context}")
+
+
+def download_file(workspace: WorkspaceClient, remote: str, write: Callable[[BinaryIO], None], context: str) -> None:
+    """Stream a volume file into ``write`` (called with the response body as a file object)."""
+    def download() -> None:
+        body = workspace.files.download(remote).contents
+        assert body is not None
+        with body:
+            write(body)
+
+    _on_volume(workspace, download, f"downloading {remote} for {context}")
+
+
+def list_folder(workspace: WorkspaceClient, folder: str) -> list[tuple[str, bool]]:
+    """(name, is a directory) of each entry of a volume folder; empty when the folder does not exist."""
+    def listing() -> list[tuple[str, bool]]:
+        try:
+            return [(e.name or "", bool(e.is_directory)) for e in workspace.files.list_directory_contents(folder)]
+        except NotFound:
+            return []
+
+    return _on_volume(workspace, listing, f"listing {folder}")
+
+
+def remove_folder(workspace: WorkspaceClient, folder: str) -> None:
+    """Delete a volume folder and everything in it (the Files API deletes empty directories only)."""
+    def remove(path: str) -> None:
+        for name, is_directory in list_folder(workspace, path):
+            if is_directory:
+                remove(f"{path}/{name}")
+            else:
+                _on_volume(workspace, lambda: workspace.files.delete(f"{path}/{name}"), f"deleting {path}/{name}")
+        try:
+            _on_volume(workspace, lambda: workspace.files.delete_directory(path), f"deleting {path}")
+        except VolumeError as exc:
+            if not isinstance(exc.__cause__, NotFound):
+                raise
+
+    remove(folder)
+
+
+def _on_volume(workspace: WorkspaceClient, call: Callable[[], T], doing: str) -> T:
+    try:
+        return call_with_reauth(workspace, call)
+    except DatabricksError as exc:
+        raise VolumeError(f"{doing} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _normalise(host: str) -> str:

@@ -1,29 +1,10 @@
-"""Fixtures for the deployment tests: a real PostgreSQL server and customer master keys."""
+"""Fixtures for the deployment tests: customer master keys (PostgreSQL is in fo_assets_tests/postgres_fixture.py)."""
 
 from __future__ import annotations
-
-import os
-from typing import Iterator, NoReturn
 
 import pytest
 
 from fo_assets.secrets import generate_master_key
-from fo_assets_tests.deploy.postgres import Postgres, find_bindir, running_postgres
-
-
-def unavailable(message: str) -> NoReturn:
-    """A tool a test needs is missing: CI installs every one, so there this fails; elsewhere it skips."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Postgres]:
-    bindir = find_bindir()
-    if bindir is None:
-        unavailable("PostgreSQL is not installed (Debian package postgresql): the production-instance test needs it")
-    yield from running_postgres(bindir)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on loopback, from the Debian packages, for the production-instance tests.
+"""A throwaway PostgreSQL server on loopback, from the Debian packages, for the production instance and inbox.
 
 initdb refuses to run as root, so as root the server runs as the ``postgres`` user the package creates,
 in a fresh directory under /tmp it owns (pytest's own temp folders are private to root). The server
@@ -39,6 +39,11 @@ class Postgres:
             "DAGSTER_PG_USERNAME": USER,
             "DAGSTER_PG_PASSWORD": self.password,
         }
+
+    def inbox_env(self, schema: str) -> dict[str, str]:
+        """The variables that put the Business Events inbox in this server, in its own schema."""
+        return {"FO_INBOX_POSTGRES": f"host={self.host} port={self.port} dbname={DATABASE} user={USER}",
+                "FO_INBOX_PASSWORD": self.password, "FO_INBOX_SCHEMA": schema}
 
     def connect(self):  # -> psycopg2 connection
         import psycopg2

@@ -1,7 +1,8 @@
 """The deployment files agree with each other and with the project, so adding a customer or raising a pin
 cannot leave one of them behind: the instance file is a valid Dagster instance, the Helm values carry
-the same operating policy, every customer folder is a workspace location, a Helm deployment and a
-volume with its own home and pool, and the image installs exactly the pinned runtime set.
+the same operating policy, every customer folder is a workspace location and a Helm deployment with its
+own home, pool and inbox (and nothing on the pod it cannot lose), runs get pods of their own, and the
+image installs exactly the pinned runtime set.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import yaml
 from dagster._core.instance.config import dagster_instance_config
 from packaging.requirements import Requirement
 
+from fo_assets.cli import build_parser
 from fo_assets.settings import SECRET_NAMES, load_settings, read_config_file
 from fo_assets_tests.deploy.customers import DEPLOY, REPO
 
@@ -57,18 +59,18 @@ def test_the_helm_values_carry_the_same_operating_policy_as_the_instance_file():
                   "defaultLimit": concurrency["pools"]["default_limit"]}}
     assert HELM["postgresql"]["postgresqlScheme"] == config["storage"]["postgres"]["postgres_db"]["scheme"]
     assert HELM["telemetry"] == config["telemetry"]
+    # Locally the default launcher runs a process per run; on Kubernetes each run is a Job of its own.
+    assert config.get("run_launcher") is None and HELM["runLauncher"]["type"] == "K8sRunLauncher"
 
 
-def test_every_customer_is_a_location_a_deployment_and_a_volume_with_its_own_home_and_pool():
+def test_every_customer_is_a_location_and_a_deployment_with_its_own_home_pool_and_inbox():
     workspace = yaml.safe_load((DEPLOY / "workspace.yaml").read_text())["load_from"]
     locations = {e["python_file"]["location_name"]: e["python_file"]["relative_path"] for e in workspace}
     assert locations == {name: f"customers/{name}/definitions.py" for name in CUSTOMERS}
 
     deployments = {d["name"]: d for d in HELM["dagster-user-deployments"]["deployments"]}
     assert sorted(deployments) == CUSTOMERS
-    claims = {doc["metadata"]["name"] for doc in
-              yaml.safe_load_all((DEPLOY / "helm" / "customer-volumes.yaml").read_text())}
-    pools = set()
+    pools, inbox_schemas = set(), set()
     for name in CUSTOMERS:
         env_file = DEPLOY / "customers" / name / "fo-assets.env"
         config = read_config_file(env_file)  # refuses secrets
@@ -77,15 +79,28 @@ def test_every_customer_is_a_location_a_deployment_and_a_volume_with_its_own_hom
         assert settings.fo is not None and settings.databricks is not None, name
         assert str(settings.home) == f"/var/lib/fo-assets/{name}"
         pools.add(settings.pool)
+        # Nothing on the pod is needed again: the inbox is in PostgreSQL (its password a secret), in a schema
+        # of the customer's own, and the landing zone is kept in the customer's Unity Catalog volume.
+        assert settings.inbox_postgres is not None, name
+        inbox_schemas.add(settings.inbox_schema)
+        assert settings.databricks.landing_in_volume, name
 
         deployment = deployments[name]
         assert deployment["dagsterApiGrpcArgs"] == ["--python-file", f"/opt/fo-assets/customers/{name}/definitions.py"]
         assert deployment["envSecrets"] == [{"name": f"fo-assets-{name}"}]
         [volume] = deployment["volumes"]
-        assert volume["persistentVolumeClaim"]["claimName"] == f"fo-assets-{name}-home"
-        assert f"fo-assets-{name}-home" in claims
+        assert "emptyDir" in volume, "FO_ASSETS_HOME is scratch space of the pod"
         assert deployment["volumeMounts"] == [{"name": volume["name"], "mountPath": str(settings.home)}]
+        # Run pods get the location's image, secret and volumes (the K8sRunLauncher builds them from it).
+        assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
+        for sidecar in deployment["sidecarContainers"]:
+            # A sidecar reads the customer's settings file, so it writes to the inbox the sensor reads.
+            config_file = f"/opt/fo-assets/customers/{name}/fo-assets.env"
+            assert sidecar["command"][:3] == ["fo-assets", "--config-file", config_file]
+            build_parser().parse_args(sidecar["command"][1:])  # a command the real CLI accepts
+            assert sidecar["envFrom"] == [{"secretRef": {"name": f"fo-assets-{name}"}}]
     assert len(pools) == len(CUSTOMERS)
+    assert len(inbox_schemas) == len(CUSTOMERS)
 
 
 def test_the_image_installs_exactly_the_pinned_runtime_set_as_a_non_root_user():
@@ -114,5 +129,5 @@ def test_the_pinned_runtime_set_satisfies_pyproject():
         name = requirement.name.lower().replace("_", "-")
         assert name in pins, f"{name} is not in deploy/constraints.txt"
         assert requirement.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} vs {line}"
-    # dagster-postgres is released with dagster-databricks, in the line of the pinned dagster.
-    assert pins["dagster-postgres"] == pins["dagster-databricks"]
+    # dagster-postgres and dagster-k8s are released with dagster-databricks, in the line of the pinned dagster.
+    assert pins["dagster-postgres"] == pins["dagster-k8s"] == pins["dagster-databricks"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fo_assets_tests.deploy.conftest import unavailable
 from fo_assets_tests.deploy.customers import BIN, DEPLOY, REPO
+from fo_assets_tests.postgres_fixture import unavailable
 
 VALUES = DEPLOY / "helm" / "values.yaml"
 SCHEMA = DEPLOY / "helm" / "values.schema.json"
@@ -49,6 +49,8 @@ def test_the_helm_values_match_the_chart_values_schema():
     (("dagsterDaemon", "runRetries", "maxRetry"), 2),  # a misspelt key the chart would silently ignore
     (("concurrency", "pools", "granularity"), "job"),
     (("dagster-user-deployments", "deployments", 0, "port"), "4000"),
+    (("runLauncher", "config", "k8sRunLauncher", "runK8sConfig", "containerConfigs"), {}),
+    (("runLauncher", "config", "k8sRunLauncher", "imagePullPolicy"), "Sometimes"),
 ])
 def test_the_values_schema_refuses_what_the_chart_would_not_apply(tmp_path, path, value):
     values = yaml.safe_load(VALUES.read_text())

@@ -19,9 +19,10 @@ from dagster._core.scheduler.instigation import InstigatorType
 from fo_assets.catalog import CATALOG, spec_for
 from fo_assets.definitions import ENTITY_JOB
 from fo_assets.dynamics.events import dumps, intake
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import open_inbox
 from fo_assets.partitions import range_tags
 from fo_assets.sandbox import Sandbox, SandboxConfig
+from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.deploy.customers import BIN, clean_env, dagster_home, run, set_up_customer, write_workspace
@@ -67,14 +68,20 @@ def test_daemon_on_postgres_launches_runs_and_a_lost_pod_loses_nothing(postgres,
     with Sandbox(SandboxConfig(scale=0.05, days=5, anchor_date=ANCHOR, companies=("usmf", "demf"))) as sandbox:
         customer = set_up_customer(tmp_path, "contoso", sandbox, master_key)
         workspace = write_workspace(tmp_path, [customer])
-        inbox = Inbox(customer.home / "events" / "inbox.sqlite3")
+        # As in deploy/customers: the inbox in PostgreSQL in the customer's schema, its password a secret
+        # in the pods' environment (the customer's Kubernetes secret).
+        inbox_env = postgres.inbox_env("fo_assets_contoso")
+        password = {"FO_INBOX_PASSWORD": inbox_env.pop("FO_INBOX_PASSWORD")}
+        with customer.env_file.open("a") as config:
+            config.writelines(f"{name}={value}\n" for name, value in inbox_env.items())
+        inbox = open_inbox(load_settings(env=password, config_file=customer.env_file))
         first_events = _events(sandbox, 2)
         inbox.append(first_events)  # received before the daemon starts: its first sensor tick reads them
 
         for name, value in postgres.env().items():
             monkeypatch.setenv(name, value)  # this process reads the instance too, to check it
         pod1 = dagster_home(tmp_path, "pod1")
-        env = clean_env(DAGSTER_HOME=str(pod1), FO_ASSETS_MASTER_KEY=master_key, **postgres.env())
+        env = clean_env(DAGSTER_HOME=str(pod1), FO_ASSETS_MASTER_KEY=master_key, **password, **postgres.env())
         instance = dg.DagsterInstance.from_config(str(pod1))
 
         # The documented way to set a customer's pool limit: its configuration exported, then the command.
@@ -103,7 +110,7 @@ def test_daemon_on_postgres_launches_runs_and_a_lost_pod_loses_nothing(postgres,
         for name, state in schedules_before.items():
             assert state is not None and state.is_running, f"{name} is not running"
 
-        # The pod is lost: a new daemon with an empty DAGSTER_HOME. The inbox is on the customer's volume.
+        # The pod is lost: a new daemon with an empty DAGSTER_HOME. The inbox is in PostgreSQL.
         later = _events(sandbox, 3)[2:]
         inbox.append(later)
         pod2 = dagster_home(tmp_path, "pod2")
@@ -115,6 +122,7 @@ def test_daemon_on_postgres_launches_runs_and_a_lost_pod_loses_nothing(postgres,
         assert newest.run_config["ops"]["refresh_records"]["config"]["event_ids"] == [e.event_id for e in later]
         assert newest.status == dg.DagsterRunStatus.SUCCESS, _why(instance, newest)
         assert len(_runs(instance, REFRESH_JOB)) == 2  # the first events were not read again
+        assert not (customer.home / "events").exists()  # the sensor read PostgreSQL, no SQLite inbox appeared
         for name, state in schedules_after.items():
             assert state.is_running, f"{name} stopped after the restart"
             assert state.instigator_data.start_timestamp == schedules_before[name].instigator_data.start_timestamp

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from starlette.applications import Starlette
 
+from fo_assets.inbox import Inbox, open_inbox
 from fo_assets.receiver import build_server
+from fo_assets.settings import load_settings
 
 # Verbatim from REFERENCE.md section 2: a real PurchaseOrderConfirmedBusinessEvent.
 REAL_PO_CONFIRMED = (
@@ -101,3 +107,46 @@ def running(app: Starlette, certfile: Path | None = None, keyfile: Path | None =
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def serving_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
+    """A receiver started by ``command`` in a process of its own, on a port uvicorn picks: its base URL and
+    its output lines (stdout and stderr), complete once the block has ended and the process stopped."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    started = threading.Event()
+    port: list[int] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            found = re.search(r"Uvicorn running on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                port.append(int(found.group(1)))
+                started.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert started.wait(30), "".join(output)
+        yield f"http://127.0.0.1:{port[0]}", output
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        reader.join(10)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An inbox named the way an operator names it: by the variables of its environment."""
+
+    env: dict[str, str]
+
+    def open(self) -> Inbox:
+        return open_inbox(load_settings(self.env))
+
+    def process_env(self) -> dict[str, str]:
+        """For a child process that opens the same inbox with ``open_inbox(load_settings())``."""
+        return {**os.environ, **self.env}

@@ -1,4 +1,5 @@
-"""The durable inbox: once per EventId across processes, cursor reads in arrival order, WAL."""
+"""The durable inbox, on SQLite and on PostgreSQL: once per EventId across processes, cursor reads in
+arrival order, exact round trips; SQLite in WAL mode. PostgreSQL's own concerns are in test_inbox_postgres.py."""
 
 from __future__ import annotations
 
@@ -13,25 +14,36 @@ from pathlib import Path
 import pytest
 
 from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import Inbox
-from fo_assets_tests.events.support import REAL_PO_CONFIRMED, po_confirmed
+from fo_assets.inbox import PostgresInbox, SqliteInbox
+from fo_assets_tests.events.support import REAL_PO_CONFIRMED, Backend, po_confirmed
 
 # A child process appending its events; every child posts the same ids in a different order.
 _CHILD = """
 import sys
 from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import open_inbox
+from fo_assets.settings import load_settings
 from fo_assets_tests.events.support import po_confirmed
-inbox = Inbox(sys.argv[1])
-ids = sys.argv[2].split(",")
+inbox = open_inbox(load_settings())
+ids = sys.argv[1].split(",")
 events = [parse_payload(po_confirmed(f"PO-{i}", event_id=i)) for i in ids]
 new = sum(inbox.append([e]) for e in events[: len(events) // 2]) + inbox.append(events[len(events) // 2 :])
 print(new)
 """
 
 
-def test_same_event_id_is_stored_once(tmp_path: Path) -> None:
-    inbox = Inbox(tmp_path / "inbox.sqlite3")
+def test_the_settings_choose_the_backend(backend: Backend) -> None:
+    inbox = backend.open()
+    if "FO_INBOX_POSTGRES" in backend.env:
+        assert isinstance(inbox, PostgresInbox)
+        assert inbox.location.endswith(f"schema {backend.env['FO_INBOX_SCHEMA']}")
+    else:  # unset: SQLite under the home, as before PostgreSQL was an option
+        assert isinstance(inbox, SqliteInbox)
+        assert inbox.path == Path(backend.env["FO_ASSETS_HOME"]) / "events" / "inbox.sqlite3"
+
+
+def test_same_event_id_is_stored_once(backend: Backend) -> None:
+    inbox = backend.open()
     first = parse_payload(po_confirmed("PO-1"))
     second = parse_payload(po_confirmed("PO-2"))
     assert inbox.append([first, second, first]) == 2
@@ -43,13 +55,13 @@ def test_same_event_id_is_stored_once(tmp_path: Path) -> None:
     assert [s.event.payload["PurchaseOrderNumber"] for s in stored] == ["PO-1", "PO-2"]
 
 
-def test_dedupe_across_processes(tmp_path: Path) -> None:
-    path = tmp_path / "inbox.sqlite3"
-    Inbox(path)
+def test_dedupe_across_processes(backend: Backend) -> None:
+    backend.open()
     ids = [str(uuid.uuid4()).upper() for _ in range(40)]
     orders = [ids, ids[::-1], ids[20:] + ids[:20]]
     children = [
-        subprocess.Popen([sys.executable, "-c", _CHILD, str(path), ",".join(order)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", _CHILD, ",".join(order)], stdout=subprocess.PIPE, text=True,
+                         env=backend.process_env())
         for order in orders
     ]
     reported = []
@@ -58,13 +70,13 @@ def test_dedupe_across_processes(tmp_path: Path) -> None:
         assert child.returncode == 0
         reported.append(int(out))
     assert sum(reported) == len(ids)  # each event counted new by exactly one writer
-    assert Inbox(path).count() == len(ids)
-    stored, _ = Inbox(path).read_after(0, 100)
+    assert backend.open().count() == len(ids)
+    stored, _ = backend.open().read_after(0, 100)
     assert sorted(s.event.event_id for s in stored) == sorted(ids)
 
 
-def test_cursor_reads_forward_in_arrival_order(tmp_path: Path) -> None:
-    inbox = Inbox(tmp_path / "inbox.sqlite3")
+def test_cursor_reads_forward_in_arrival_order(backend: Backend) -> None:
+    inbox = backend.open()
     events = [parse_payload(po_confirmed(f"PO-{n}")) for n in range(5)]
     inbox.append(events[:3])
     inbox.append(events[3:])
@@ -82,11 +94,11 @@ def test_cursor_reads_forward_in_arrival_order(tmp_path: Path) -> None:
     assert page[0].seq < page[1].seq < rest[0].seq
 
 
-def test_stored_event_round_trips_exactly(tmp_path: Path) -> None:
-    inbox = Inbox(tmp_path / "inbox.sqlite3")
+def test_stored_event_round_trips_exactly(backend: Backend) -> None:
+    inbox = backend.open()
     event = parse_payload(json.loads(REAL_PO_CONFIRMED, parse_float=Decimal))
     inbox.append([event])
-    (stored,), _ = Inbox(tmp_path / "inbox.sqlite3").read_after(0, 1)
+    (stored,), _ = backend.open().read_after(0, 1)
     assert stored.event == event
     assert stored.event.payload == event.payload
     assert stored.event.payload["TransactionCurrencyAmount"] == Decimal("90055.6")
@@ -96,7 +108,7 @@ def test_stored_event_round_trips_exactly(tmp_path: Path) -> None:
 
 def test_wal_mode_and_unique_event_id(tmp_path: Path) -> None:
     path = tmp_path / "home" / "events" / "inbox.sqlite3"
-    Inbox(path)
+    SqliteInbox(path)
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -12,7 +12,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import SqliteInbox
 from fo_assets.receiver import SECRET_HEADER, create_app
 from fo_assets.sandbox.tls import TlsFiles
 from fo_assets_tests.events.support import (
@@ -30,12 +30,12 @@ LIMIT = 4096
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Inbox:
-    return Inbox(tmp_path / "inbox.sqlite3")
+def inbox(tmp_path: Path) -> SqliteInbox:
+    return SqliteInbox(tmp_path / "inbox.sqlite3")
 
 
 @pytest.fixture
-def client(inbox: Inbox) -> Iterator[httpx.Client]:
+def client(inbox: SqliteInbox) -> Iterator[httpx.Client]:
     with running(create_app(inbox, SECRET, max_body_bytes=LIMIT)) as url, httpx.Client(base_url=url) as http:
         yield http
 
@@ -45,7 +45,7 @@ def post(client: httpx.Client, body: object, **kwargs) -> httpx.Response:
     return client.post("/events", params={"code": SECRET}, content=content, **kwargs)
 
 
-def test_secret_in_query_or_header_stores_the_event(client: httpx.Client, inbox: Inbox) -> None:
+def test_secret_in_query_or_header_stores_the_event(client: httpx.Client, inbox: SqliteInbox) -> None:
     by_query = post(client, REAL_PO_CONFIRMED)
     assert by_query.status_code == 202, by_query.text
     assert by_query.json() == {"received": 1, "new": 1, "ignored": 0}
@@ -64,14 +64,14 @@ def test_secret_in_query_or_header_stores_the_event(client: httpx.Client, inbox:
         ({"code": ""}, {}),
     ],
 )
-def test_missing_or_wrong_secret_is_401(client: httpx.Client, inbox: Inbox, params: dict, headers: dict) -> None:
+def test_missing_or_wrong_secret_is_401(client: httpx.Client, inbox: SqliteInbox, params: dict, headers: dict) -> None:
     response = client.post("/events", params=params, headers=headers, content=REAL_PO_CONFIRMED)
     assert response.status_code == 401
     assert SECRET not in response.text
     assert inbox.count() == 0
 
 
-def test_oversized_body_is_413(client: httpx.Client, inbox: Inbox) -> None:
+def test_oversized_body_is_413(client: httpx.Client, inbox: SqliteInbox) -> None:
     big = json.dumps([po_confirmed(f"PO-{n}") for n in range(40)])
     assert len(big) > LIMIT
     response = post(client, big)
@@ -80,7 +80,7 @@ def test_oversized_body_is_413(client: httpx.Client, inbox: Inbox) -> None:
     assert inbox.count() == 0
 
 
-def test_oversized_chunked_body_without_length_is_413(client: httpx.Client, inbox: Inbox) -> None:
+def test_oversized_chunked_body_without_length_is_413(client: httpx.Client, inbox: SqliteInbox) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(8):
             yield b" " * 1024  # JSON whitespace: only the size can make this fail
@@ -92,7 +92,7 @@ def test_oversized_chunked_body_without_length_is_413(client: httpx.Client, inbo
     assert inbox.count() == 0
 
 
-def test_chunked_body_is_not_read_past_the_bound(inbox: Inbox) -> None:
+def test_chunked_body_is_not_read_past_the_bound(inbox: SqliteInbox) -> None:
     """At the ASGI level, with an endless body: the app must stop pulling once past the limit."""
     app = create_app(inbox, SECRET, max_body_bytes=LIMIT)
     pulled = 0
@@ -118,21 +118,21 @@ def test_chunked_body_is_not_read_past_the_bound(inbox: Inbox) -> None:
     assert pulled == LIMIT // 1000 + 1
 
 
-def test_small_chunked_body_is_accepted(client: httpx.Client, inbox: Inbox) -> None:
+def test_small_chunked_body_is_accepted(client: httpx.Client, inbox: SqliteInbox) -> None:
     body = json.dumps(po_confirmed()).encode()
     response = client.post("/events", params={"code": SECRET}, content=iter([body[:10], body[10:]]))
     assert response.status_code == 202, response.text
     assert inbox.count() == 1
 
 
-def test_malformed_json_is_400(client: httpx.Client, inbox: Inbox) -> None:
+def test_malformed_json_is_400(client: httpx.Client, inbox: SqliteInbox) -> None:
     response = post(client, b'{"BusinessEventId": "PurchaseOrderConfirmedBusinessEvent", ')
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
     assert inbox.count() == 0
 
 
-def test_invalid_payload_is_422_naming_the_problem_and_stores_nothing(client: httpx.Client, inbox: Inbox) -> None:
+def test_invalid_payload_is_422_naming_the_problem_and_stores_nothing(client: httpx.Client, inbox: SqliteInbox) -> None:
     broken = invoice_posted()
     del broken["VendorAccount"]
     response = post(client, [po_confirmed(), broken])
@@ -142,7 +142,7 @@ def test_invalid_payload_is_422_naming_the_problem_and_stores_nothing(client: ht
     assert inbox.count() == 0  # all or nothing: the sender retries the whole post
 
 
-def test_batch_with_duplicates_stores_each_event_once(client: httpx.Client, inbox: Inbox) -> None:
+def test_batch_with_duplicates_stores_each_event_once(client: httpx.Client, inbox: SqliteInbox) -> None:
     first, second = po_confirmed("PO-1"), invoice_posted()
     response = post(client, [first, second, first])
     assert response.json() == {"received": 3, "new": 2, "ignored": 0}
@@ -151,7 +151,7 @@ def test_batch_with_duplicates_stores_each_event_once(client: httpx.Client, inbo
     assert inbox.count() == 2
 
 
-def test_event_grid_notification_with_data_as_string(client: httpx.Client, inbox: Inbox) -> None:
+def test_event_grid_notification_with_data_as_string(client: httpx.Client, inbox: SqliteInbox) -> None:
     payload = po_confirmed("PO-EG")
     response = post(client, [event_grid(payload, data_as_string=True)], headers={"aeg-event-type": "Notification"})
     assert response.status_code == 202
@@ -160,7 +160,7 @@ def test_event_grid_notification_with_data_as_string(client: httpx.Client, inbox
     assert stored.event.payload["PurchaseOrderNumber"] == "PO-EG"
 
 
-def test_event_grid_validation_handshake(client: httpx.Client, inbox: Inbox) -> None:
+def test_event_grid_validation_handshake(client: httpx.Client, inbox: SqliteInbox) -> None:
     response = post(client, [VALIDATION_EVENT], headers={"aeg-event-type": "SubscriptionValidation"})
     assert response.status_code == 200
     assert response.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
@@ -176,14 +176,14 @@ def test_cloudevents_options_handshake(client: httpx.Client) -> None:
     assert client.options("/events", headers=headers).status_code == 401
 
 
-def test_test_message_is_acknowledged_and_ignored(client: httpx.Client, inbox: Inbox) -> None:
+def test_test_message_is_acknowledged_and_ignored(client: httpx.Client, inbox: SqliteInbox) -> None:
     response = post(client, TEST_MESSAGE)
     assert response.status_code == 202
     assert response.json() == {"received": 0, "new": 0, "ignored": 1}
     assert inbox.count() == 0
 
 
-def test_storage_failure_is_503_not_an_acknowledgement(client: httpx.Client, inbox: Inbox) -> None:
+def test_storage_failure_is_503_not_an_acknowledgement(client: httpx.Client, inbox: SqliteInbox) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{inbox.path}{suffix}").unlink(missing_ok=True)
     inbox.path.mkdir()  # the database file is now a folder: SQLite cannot open it
@@ -215,7 +215,7 @@ def test_secret_never_reaches_the_access_log(
     assert not [r.getMessage() for r in server_side if SECRET in r.getMessage()]
 
 
-def test_receiver_over_tls_verified_against_its_ca(inbox: Inbox, tls_files: TlsFiles) -> None:
+def test_receiver_over_tls_verified_against_its_ca(inbox: SqliteInbox, tls_files: TlsFiles) -> None:
     app = create_app(inbox, SECRET)
     with running(app, certfile=tls_files.cert_path, keyfile=tls_files.key_path) as url:
         assert url.startswith("https://")

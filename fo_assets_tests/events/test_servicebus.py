@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import pytest
 
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import SqliteInbox
 from fo_assets.servicebus import drain, message_bytes, open_receiver
 from fo_assets_tests.events.support import REAL_PO_CONFIRMED, TEST_MESSAGE, invoice_posted, po_confirmed
 
@@ -34,7 +34,7 @@ class Message:
 class StandInReceiver:
     """Peek-lock semantics: a message is settled once; unsettled or abandoned ones stay on the queue."""
 
-    def __init__(self, messages: list[Message], inbox: Inbox) -> None:
+    def __init__(self, messages: list[Message], inbox: SqliteInbox) -> None:
         self.queue = list(messages)
         self.inbox = inbox
         self.completed: list[tuple[str, int]] = []  # (message id, inbox size when completed)
@@ -70,11 +70,11 @@ def msg(message_id: str, body: object) -> Message:
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Inbox:
-    return Inbox(tmp_path / "inbox.sqlite3")
+def inbox(tmp_path: Path) -> SqliteInbox:
+    return SqliteInbox(tmp_path / "inbox.sqlite3")
 
 
-def test_messages_are_completed_only_after_their_events_are_stored(inbox: Inbox) -> None:
+def test_messages_are_completed_only_after_their_events_are_stored(inbox: SqliteInbox) -> None:
     first, second = po_confirmed("PO-1"), invoice_posted()
     messages = [
         msg("m1", REAL_PO_CONFIRMED.encode()),
@@ -90,7 +90,7 @@ def test_messages_are_completed_only_after_their_events_are_stored(inbox: Inbox)
     assert receiver.dead == [] and receiver.abandoned == [] and receiver.queue == []
 
 
-def test_unparseable_messages_are_dead_lettered_with_the_reason(inbox: Inbox) -> None:
+def test_unparseable_messages_are_dead_lettered_with_the_reason(inbox: SqliteInbox) -> None:
     missing_field = po_confirmed()
     del missing_field["PurchaseOrderNumber"]
     good = po_confirmed("PO-OK")
@@ -104,9 +104,9 @@ def test_unparseable_messages_are_dead_lettered_with_the_reason(inbox: Inbox) ->
     assert "PurchaseOrderNumber" in event_detail and missing_field["EventId"] in event_detail
 
 
-def test_a_storage_failure_abandons_the_rest_of_the_batch_and_raises(inbox: Inbox) -> None:
+def test_a_storage_failure_abandons_the_rest_of_the_batch_and_raises(inbox: SqliteInbox) -> None:
     class BrokenInbox:
-        path = inbox.path
+        location = inbox.location
 
         def append(self, events: object) -> int:
             raise sqlite3.OperationalError("disk I/O error")
@@ -120,7 +120,7 @@ def test_a_storage_failure_abandons_the_rest_of_the_batch_and_raises(inbox: Inbo
     assert receiver.completed == []
 
 
-def test_drain_stops_at_max_messages(inbox: Inbox) -> None:
+def test_drain_stops_at_max_messages(inbox: SqliteInbox) -> None:
     messages = [msg(f"m{n}", po_confirmed(f"PO-{n}")) for n in range(5)]
     receiver = StandInReceiver(messages, inbox)
     assert drain(receiver, inbox, max_messages=3, max_wait_time=0) == 3

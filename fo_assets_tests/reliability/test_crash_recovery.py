@@ -57,8 +57,10 @@ def test_killed_during_upload_replay_converges(stack: Stack, tmp_path: Path) -> 
 
     statuses = stack.statuses()
     assert statuses["purchase_order_headers_v2"] == ["loaded"] and statuses["purchase_order_lines_v2"] == ["landed"]
-    staged = [p for p in dbx.engine.volume_dir("main", "fo", "staging").rglob("*.parquet")]
-    assert [p.parent.name for p in staged] == ["parts"]  # the dead run's part, uploaded and left behind
+    (lines,) = (dbx.engine.volume_dir("main", "fo", "staging") / "purchase_order_lines_v2").iterdir()
+    # The dead run's part, uploaded and left behind; no manifest yet, so no other machine mistakes it for a batch.
+    assert sorted(p.relative_to(lines).as_posix() for p in lines.rglob("*") if p.is_file()) == [
+        "parts/part-00000.parquet"]
     assert stack.rows("purchase_order_lines_v2") == []
 
     assert cli(["replay", "--failed"]) == 0

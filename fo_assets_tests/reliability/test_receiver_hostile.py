@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fo_assets.inbox import Inbox
+from fo_assets.inbox import Inbox, SqliteInbox
 from fo_assets.receiver import SECRET_HEADER, create_app
 from fo_assets_tests.events.support import SECRET, invoice_posted, po_confirmed, running
 
@@ -34,7 +34,7 @@ REFUSED = {400, 413, 422}
 
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Inbox]]:
-    inbox = Inbox(tmp_path_factory.mktemp("hostile") / "inbox.sqlite3")
+    inbox = SqliteInbox(tmp_path_factory.mktemp("hostile") / "inbox.sqlite3")
     with running(create_app(inbox, SECRET, max_body_bytes=64 * 1024)) as url:
         yield url, inbox
 
@@ -154,7 +154,7 @@ def test_clients_sending_very_slowly_do_not_hold_up_others(receiver: tuple[str, 
 
 
 def test_a_burst_of_10000_events_with_duplicates_stores_each_once(tmp_path: Path) -> None:
-    inbox = Inbox(tmp_path / "inbox.sqlite3")
+    inbox = SqliteInbox(tmp_path / "inbox.sqlite3")
     unique = [po_confirmed(f"USMF-PO{n:07d}", event_id=str(uuid.uuid4()).upper()) for n in range(8_000)]
     rng = random.Random(8)
     events = unique + [dict(rng.choice(unique)) for _ in range(2_000)]  # F&O's retries and resends
