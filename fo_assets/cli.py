@@ -125,8 +125,9 @@ def _ledger(config_file: str | None) -> tuple[Ledger, Sink | None]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from fo_assets.catalog import spec_for
-    from fo_assets.io_manager import upsert_batch
+    import os
+
+    from fo_assets.replay import DagsterRecord, replay
     from fo_assets.resources import build_sink
 
     ledger, sink = _ledger(args.config_file)
@@ -137,18 +138,20 @@ def _replay(args: argparse.Namespace) -> int:
     if not batches:
         print("no failed batches to replay")
         return 0
-    sink = sink or build_sink(load_settings(config_file=args.config_file))
-    failures = 0
-    for batch in batches:
-        try:
-            result = upsert_batch(sink, ledger, batch, spec_for(batch.manifest.entity_set))
-        except Exception as exc:  # report every batch, then fail overall
-            failures += 1
-            print(f"{batch.batch_id} {batch.manifest.table}: FAILED again: {exc}", file=sys.stderr)
-            continue
-        print(f"{batch.batch_id} {batch.manifest.table}: inserted {result.inserted}, updated {result.updated}, "
-              f"deleted {result.deleted}")
-    return 1 if failures else 0
+    settings = load_settings(config_file=args.config_file)
+    sink = sink or build_sink(settings)
+    record = None
+    if os.environ.get("DAGSTER_HOME"):
+        import dagster as dg
+
+        record = DagsterRecord(dg.DagsterInstance.get(), settings.asset_key_prefix)
+    else:
+        print("DAGSTER_HOME is not set: the replayed loads are not recorded in Dagster", file=sys.stderr)
+
+    def report(line: str, failed: bool) -> None:
+        print(line, file=sys.stderr if failed else sys.stdout)
+
+    return 1 if replay(ledger, sink, batches, record, report) else 0
 
 
 def _batches(args: argparse.Namespace) -> int:

@@ -31,3 +31,12 @@ def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
     """Tags that make one run cover the partitions first..last (inclusive): a single-run backfill."""
     return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
+
+def run_partition_keys(tags: dict[str, str]) -> list[str]:
+    """The daily partition keys a run covered, from its tags (one partition, or a single-run range)."""
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    if RANGE_START_TAG not in tags:
+        return []
+    first, last = dt.date.fromisoformat(tags[RANGE_START_TAG]), dt.date.fromisoformat(tags[RANGE_END_TAG])
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]

@@ -22,9 +22,10 @@ COMPANIES = ("usmf", "demf", "gbsi")
 
 @pytest.fixture(autouse=True)
 def _no_ambient_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see only the configuration they set: a developer's exported FO_* variables must not leak in."""
+    """Tests see only the configuration they set: a developer's exported FO_* variables must not leak in,
+    nor the Makefile's DAGSTER_HOME (a test's replay must not write into the project's instance)."""
     for name in list(os.environ):
-        if name.startswith(("FO_", "DATABRICKS_")):
+        if name.startswith(("FO_", "DATABRICKS_")) or name == "DAGSTER_HOME":
             monkeypatch.delenv(name)
 
 
