@@ -10,6 +10,7 @@ Served by uvicorn, with TLS itself (cert + key) or as plain HTTP behind a TLS-te
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hmac
 import logging
@@ -47,7 +48,12 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(inbox: Inbox, secret: str, max_body_bytes: int = 1_048_576) -> Starlette:
+def create_app(inbox: Inbox, secret: str, max_body_bytes: int = 1_048_576, body_timeout_s: float = 30.0) -> Starlette:
+    """The receiver: ``/events`` for F&O's posts, ``/healthz`` for probes.
+
+    A body must arrive within ``body_timeout_s`` (F&O sends a few KiB at once): a client trickling bytes
+    would otherwise hold a connection and a worker for as long as it likes. uvicorn has no such limit.
+    """
     if not secret:
         raise ValueError("the events receiver needs a shared secret (FO_EVENTS_SECRET); refusing to run open")
     expected = secret.encode()
@@ -64,9 +70,13 @@ def create_app(inbox: Inbox, secret: str, max_body_bytes: int = 1_048_576) -> St
         if request.method == "OPTIONS":
             return _cloudevents_handshake(request)
         try:
-            body = await _read_bounded(request, max_body_bytes)
+            body = await asyncio.wait_for(_read_bounded(request, max_body_bytes), body_timeout_s)
         except _TooLarge:
             return _error(413, f"body larger than {max_body_bytes} bytes")
+        except TimeoutError:
+            log.warning("refused an events post from %s: its body took longer than %g s",
+                        request.client.host if request.client else "?", body_timeout_s)
+            return _error(408, f"body not received within {body_timeout_s:g} s")
         try:
             delivery = intake(body)
         except MalformedBodyError as exc:

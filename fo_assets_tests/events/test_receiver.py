@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -116,6 +118,24 @@ def test_chunked_body_is_not_read_past_the_bound(inbox: SqliteInbox) -> None:
     asyncio.run(asyncio.wait_for(app(scope, receive, send), 5))
     assert sent[0]["status"] == 413
     assert pulled == LIMIT // 1000 + 1
+
+
+def test_a_body_trickled_slower_than_the_deadline_is_408_and_frees_the_connection(inbox: SqliteInbox) -> None:
+    app = create_app(inbox, SECRET, max_body_bytes=LIMIT, body_timeout_s=0.5)
+    with running(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            body = json.dumps(po_confirmed()).encode()
+            slow.sendall(f"POST /events?code={SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+            started = time.monotonic()
+            answer = slow.recv(4096).decode()
+            waited = time.monotonic() - started
+            assert answer.startswith("HTTP/1.1 408") and "body not received within 0.5 s" in answer
+            assert 0.4 < waited < 5
+        # The receiver still serves everyone else.
+        assert httpx.post(f"{url}/events", params={"code": SECRET}, json=po_confirmed()).status_code == 202
+    assert inbox.count() == 1
 
 
 def test_small_chunked_body_is_accepted(client: httpx.Client, inbox: SqliteInbox) -> None:
