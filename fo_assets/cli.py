@@ -106,19 +106,29 @@ def _events_drain(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
 
 
+class CommandError(RuntimeError):
+    """A command cannot go on (a workspace out of reach, an unknown batch): said in one line, exit 2."""
+
+
 def _ledger(config_file: str | None) -> tuple[Ledger, Sink | None]:
     """The ledger as this machine can know it: with the landing zone archived in a volume, the archived
     manifests are restored first (a new pod sees every batch a lost one archived). The sink comes
     along when building the ledger needed it."""
     from fo_assets.landing import Ledger
     from fo_assets.resources import build_ledger, build_sink
+    from fo_assets.sinks.workspace import VolumeError, WorkspaceConnectionError
 
     settings = load_settings(config_file=config_file)
-    if settings.databricks is None or not settings.databricks.landing_in_volume:
+    db = settings.databricks
+    if db is None or not db.landing_in_volume:
         return Ledger(settings.home), None
-    sink = build_sink(settings)
-    ledger = build_ledger(settings, sink)
-    restored = ledger.restore()
+    try:
+        sink = build_sink(settings)
+        ledger = build_ledger(settings, sink)
+        restored = ledger.restore()
+    except (WorkspaceConnectionError, VolumeError) as exc:
+        raise CommandError(f"cannot read the landing archive in /Volumes/{db.catalog}/{db.schema}/{db.volume}: "
+                           f"{exc}") from None
     if restored:
         print(f"{len(restored)} batch manifest(s) restored from the landing archive", file=sys.stderr)
     return ledger, sink
@@ -133,8 +143,11 @@ def _replay(args: argparse.Namespace) -> int:
     ledger, sink = _ledger(args.config_file)
     # "landed" too: when one load of a run fails, the run stops and the batches it landed after that
     # one are never loaded; they are as replayable as the failed one (loads are idempotent by key).
-    batches = [ledger.get(args.batch)] if args.batch else [
-        b for b in ledger.batches() if b.manifest.status in ("failed", "landed")]
+    try:
+        batches = [ledger.get(args.batch)] if args.batch else [
+            b for b in ledger.batches() if b.manifest.status in ("failed", "landed")]
+    except KeyError as exc:
+        raise CommandError(exc.args[0]) from None
     if not batches:
         print("no failed batches to replay")
         return 0
@@ -227,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ConfigError, SecretStoreError, InboxError) as exc:
+    except (ConfigError, SecretStoreError, InboxError, CommandError) as exc:
         print(f"fo-assets: {exc}", file=sys.stderr)
         return 2
 

@@ -125,3 +125,16 @@ def test_retention_prunes_the_volume_too(stack: Stack) -> None:
     assert len(removed) == 2 and _archived_statuses(stack) == {HEADERS: ["failed"]}
     assert list((_volume(stack) / "vendors_v2").iterdir()) == [] and not leftover.exists()
     assert ledger.batches(table="vendors_v2") == []
+
+
+def test_the_commands_say_in_one_line_what_stops_them(stack: Stack, capsys: pytest.CaptureFixture) -> None:
+    assert cli(["replay", "--batch", "20260101T000000000000Z-nope0000"]) == 2
+    assert capsys.readouterr().err.strip() == "fo-assets: no landed batch '20260101T000000000000Z-nope0000' under " \
+        f"{stack.home / 'landing'}"
+    stack.configure(DATABRICKS_HOST="https://127.0.0.1:9")  # nothing listens on the discard port
+
+    assert cli(["batches"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("fo-assets: cannot read the landing archive in /Volumes/main/fo/staging: cannot reach the "
+                          "Databricks workspace https://127.0.0.1:9") and "Traceback" not in err
