@@ -13,6 +13,7 @@ from fo_assets.settings import ConfigError, load_settings
 
 if TYPE_CHECKING:  # imported where used: the command starts without loading Dagster or the SDK
     from fo_assets.landing import Ledger
+    from fo_assets.settings import Settings
     from fo_assets.sinks.base import Sink
 
 
@@ -110,7 +111,7 @@ class CommandError(RuntimeError):
     """A command cannot go on (a workspace out of reach, an unknown batch): said in one line, exit 2."""
 
 
-def _ledger(config_file: str | None) -> tuple[Ledger, Sink | None]:
+def _ledger(settings: Settings) -> tuple[Ledger, Sink | None]:
     """The ledger as this machine can know it: with the landing zone archived in a volume, the archived
     manifests are restored first (a new pod sees every batch a lost one archived). The sink comes
     along when building the ledger needed it."""
@@ -118,7 +119,6 @@ def _ledger(config_file: str | None) -> tuple[Ledger, Sink | None]:
     from fo_assets.resources import build_ledger, build_sink
     from fo_assets.sinks.workspace import VolumeError, WorkspaceConnectionError
 
-    settings = load_settings(config_file=config_file)
     db = settings.databricks
     if db is None or not db.landing_in_volume:
         return Ledger(settings.home), None
@@ -140,7 +140,8 @@ def _replay(args: argparse.Namespace) -> int:
     from fo_assets.replay import DagsterRecord, replay
     from fo_assets.resources import build_sink
 
-    ledger, sink = _ledger(args.config_file)
+    settings = load_settings(config_file=args.config_file)
+    ledger, sink = _ledger(settings)
     # "landed" too: when one load of a run fails, the run stops and the batches it landed after that
     # one are never loaded; they are as replayable as the failed one (loads are idempotent by key).
     try:
@@ -151,7 +152,6 @@ def _replay(args: argparse.Namespace) -> int:
     if not batches:
         print("no failed batches to replay")
         return 0
-    settings = load_settings(config_file=args.config_file)
     sink = sink or build_sink(settings)
     record = None
     if os.environ.get("DAGSTER_HOME"):
@@ -168,7 +168,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _batches(args: argparse.Namespace) -> int:
-    ledger, _ = _ledger(args.config_file)
+    ledger, _ = _ledger(load_settings(config_file=args.config_file))
     for batch in ledger.batches(table=args.table):
         m = batch.manifest
         window = f"[{m.window[0]}, {m.window[1]})" if m.window else m.mode

@@ -15,7 +15,6 @@ when the load fails, for diagnosis; a replay overwrites it).
 from __future__ import annotations
 
 import logging
-
 from typing import BinaryIO, Callable
 
 import pyarrow as pa
@@ -25,7 +24,7 @@ from databricks.sdk.errors import NotFound
 from fo_assets.catalog import BY_TABLE, EntitySpec
 from fo_assets.landing import LandedBatch
 from fo_assets.sinks import sql
-from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, check_loadable
 from fo_assets.sinks.warehouse import StatementFailed, Warehouse
 from fo_assets.sinks.workspace import (
     VolumeError,
