@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
@@ -18,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
-from deltalake.exceptions import DeltaError
 from deltalake.transaction import AddAction, create_table_with_add_actions
 
 if TYPE_CHECKING:
@@ -94,8 +94,14 @@ def copy_files(paths: Iterable[str], folder: Path) -> list[tuple[str, int]]:
 def create_table(path: Path, schema: pa.Schema, files: list[tuple[str, int]], configuration: Mapping[str, str]) -> bool:
     """Commit ``files`` (names in ``path``, with their row counts) as the first version of a new table.
 
-    False, with the files removed, when a table appeared at ``path`` meanwhile: the caller merges instead.
+    False, with the files removed, when another writer creates the table first: the caller merges instead.
+    delta-rs alone does not make that safe: a create that loses the race for version 0 is retried as
+    version 1, a second CREATE TABLE whose files are a second copy of the rows. So a creator first claims
+    the log folder with ``mkdir``, which exactly one process wins.
     """
+    if not _claim_log(path):
+        _remove(path, files)
+        return False
     actions = []
     for name, count in files:
         stat = (path / name).stat()
@@ -104,13 +110,48 @@ def create_table(path: Path, schema: pa.Schema, files: list[tuple[str, int]], co
     try:
         create_table_with_add_actions(str(path), Schema.from_arrow(schema), actions, mode="error",
                                       configuration=dict(configuration))
-    except DeltaError:
-        for name, _ in files:
-            (path / name).unlink(missing_ok=True)
-        if DeltaTable.is_deltatable(str(path)):
-            return False
+    except BaseException:
+        _remove(path, files)
+        _release_claim(path)
         raise
     return True
+
+
+# How long a claimed log folder may stay without a first version before its creator counts as dead.
+_CLAIM_STALE_S = 60.0
+
+
+def _claim_log(path: Path) -> bool:
+    """True when this process may create the table; False once another process has created it."""
+    log = path / "_delta_log"
+    while True:
+        try:
+            log.mkdir()
+            return True
+        except FileExistsError:
+            pass
+        if DeltaTable.is_deltatable(str(path)):
+            return False
+        try:
+            claimed_for = time.time() - log.stat().st_mtime
+        except FileNotFoundError:
+            continue  # released by a creator that failed: claim it again
+        if claimed_for > _CLAIM_STALE_S:
+            _release_claim(path)  # its creator died before committing; empty, so nothing is lost
+        else:
+            time.sleep(0.05)  # another process is creating it: merge into what it commits
+
+
+def _release_claim(path: Path) -> None:
+    try:
+        (path / "_delta_log").rmdir()  # only ever succeeds while no version was written
+    except OSError:
+        pass
+
+
+def _remove(path: Path, files: list[tuple[str, int]]) -> None:
+    for name, _ in files:
+        (path / name).unlink(missing_ok=True)
 
 
 class Scratch:

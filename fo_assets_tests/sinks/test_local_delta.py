@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
@@ -46,6 +47,38 @@ def test_reading_a_table_never_aborts_the_process_at_exit(tmp_path: Path) -> Non
 
     failed = next((err for code, _, err in outcomes if code), "")
     assert [(code, out) for code, out, _ in outcomes] == [(0, "3 ['V1', 'V2', 'V3']")] * 20, failed
+
+
+_CREATE = """
+import sys, time
+from pathlib import Path
+import pyarrow as pa
+from fo_assets.sinks import delta_files
+path, start, writer = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+rows = pa.table({"k": pa.array([1, 2, 3], pa.int64()), "writer": pa.array([writer] * 3)})
+files = delta_files.write_files(pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches()), path)
+time.sleep(max(0.0, start - time.time()))  # every process commits at the same moment
+print(delta_files.create_table(path, rows.schema, files, {}))
+"""
+
+
+def test_creators_racing_for_a_new_table_commit_exactly_one_copy(tmp_path: Path) -> None:
+    # delta-rs retries a CREATE TABLE that lost the race for version 0 as version 1: without the claim on
+    # the log folder, several copies of the rows ended up in the table.
+    for attempt in range(3):
+        path = tmp_path / f"t{attempt}"
+        path.mkdir()
+        start = time.time() + 2.0
+        runs = [subprocess.Popen([sys.executable, "-c", _CREATE, str(path), str(start), f"w{i}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(8)]
+        results = [run.communicate(timeout=60) for run in runs]
+        assert all(run.returncode == 0 for run in runs), [err for _, err in results]
+        assert sorted(out.strip() for out, _ in results) == ["False"] * 7 + ["True"]
+        table = DeltaTable(str(path))
+        assert table.version() == 0
+        rows = pa.concat_tables(pq.read_table(uri) for uri in table.file_uris())
+        assert sorted(rows.column("k").to_pylist()) == [1, 2, 3] and len(set(rows.column("writer").to_pylist())) == 1
+        assert len(list(path.glob("*.parquet"))) == 1  # the losers removed their files
 
 
 def test_maintenance_compacts_and_keeps_every_row(tmp_path: Path) -> None:
