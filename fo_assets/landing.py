@@ -260,7 +260,10 @@ def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_
 
 class Archive(Protocol):
     """Where batch folders outlive this machine, laid out like the landing zone: ``<table>/<batch id>/``.
-    Paths are full archive paths, as ``folder`` makes them."""
+    Paths are full archive paths, as ``folder`` makes them; other folders under ``root`` (not named for a
+    table) hold files every machine shares."""
+
+    root: str
 
     def folder(self, table: str, batch_id: str) -> str: ...
 
@@ -281,6 +284,29 @@ class Archive(Protocol):
 
 class ArchiveError(RuntimeError):
     """An archived batch could not be brought back; names the batch and what was wrong."""
+
+
+def read_archived(archive: Archive, path: str) -> bytes | None:
+    """A whole (small) archived file, or None when there is none."""
+    buffer = bytearray()
+    try:
+        archive.get(path, lambda body: buffer.extend(body.read()))
+    except FileNotFoundError:
+        return None
+    return bytes(buffer)
+
+
+class SharedFolder:
+    """Files by name in one folder of the archive: caches every machine shares."""
+
+    def __init__(self, archive: Archive, name: str):
+        self._archive, self._folder = archive, f"{archive.root}/{name}"
+
+    def read(self, name: str) -> bytes | None:
+        return read_archived(self._archive, f"{self._folder}/{name}")
+
+    def write(self, name: str, data: bytes) -> None:
+        self._archive.put(data, f"{self._folder}/{name}")
 
 
 class Ledger:
@@ -352,13 +378,7 @@ class Ledger:
 
     def _archived_manifest(self, table: str, batch_id: str) -> bytes | None:
         assert self.archive is not None
-        buffer = bytearray()
-        try:
-            self.archive.get(f"{self.archive.folder(table, batch_id)}/manifest.json",
-                             lambda body: buffer.extend(body.read()))
-        except FileNotFoundError:
-            return None
-        return bytes(buffer)
+        return read_archived(self.archive, f"{self.archive.folder(table, batch_id)}/manifest.json")
 
     def fetch(self, batch: LandedBatch) -> None:
         """Make sure the files a load reads are on this disk, fetching missing ones from the archive and

@@ -45,7 +45,7 @@ from fo_assets.dynamics.reading import (
 )
 from fo_assets.dynamics.schema import EntityPlan, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
-from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, Mode, new_batch_id
+from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, Mode, SharedFolder, new_batch_id
 from fo_assets.settings import Settings
 
 Lookup = tuple[str | None, tuple[tuple[str, str], ...]]
@@ -92,8 +92,12 @@ class Extractor:
         self._log = log or logging.getLogger(__name__)
         tokens = TokenProvider(self._fo, settings.secret("FO_CLIENT_SECRET"), timeout_s=self._fo.request_timeout_s)
         self._client = ODataClient(self._fo, tokens, budget_for(self._fo), policy, self._log)
-        self._metadata = MetadataStore(folder_for(settings.home, self._fo.base_url), self._fo.base_url, self._fetch)
         self._ledger = ledger or Ledger(settings.home)
+        archive = self._ledger.archive
+        folder = folder_for(settings.home, self._fo.base_url)
+        # With the landing zone archived, the metadata cache is shared there too: run pods start empty.
+        shared = SharedFolder(archive, f"_fo_metadata/{folder.name.replace('.', '_')}") if archive else None
+        self._metadata = MetadataStore(folder, self._fo.base_url, self._fetch, shared=shared)
         self._totals = Counters()
         self._seconds = 0.0
 

@@ -8,18 +8,21 @@ way: a run asks for all the entities it reads at once (``prefetch``: one ``$filt
 lookup for one (``PublicEntities('<public name>')``). Files are written atomically so concurrent runs
 never read half a file.
 
-Layout: ``<home>/metadata/<host>/edmx.json`` and ``.../public.json``.
+Layout: ``<home>/metadata/<host>/edmx.json`` and ``.../public.json``. With a ``SharedCache`` (production:
+a folder in the landing archive's volume) the same files are shared by every machine: a run pod that
+starts with an empty home takes them from there instead of fetching tens of MB of EDMX from F&O again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -27,20 +30,32 @@ import orjson
 from fo_assets.dynamics.errors import HttpError, SchemaError
 from fo_assets.dynamics.schema import EntitySchema, FieldInfo, field_kind, unknown_entity_set
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MAX_AGE = dt.timedelta(hours=24)
 PREFETCH_CHUNK = 20  # public names per metadata-service request: keeps the URL well under any limit
 Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set or None, accept) -> body
 
 
+class SharedCache(Protocol):
+    """Cache files by name in a place every machine reaches; a failure is the caller's to tolerate."""
+
+    def read(self, name: str) -> bytes | None: ...
+
+    def write(self, name: str, data: bytes) -> None: ...
+
+
 class MetadataStore:
-    def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE):
+    def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE,
+                 shared: SharedCache | None = None):
         self.folder = folder
         self._base_url = base_url
         self._fetch = fetch
         self._max_age = max_age
+        self._shared = shared
         self._edmx: dict[str, Any] | None = None
         self._refreshed = False  # fetched $metadata in this process: no second fetch for a missing name
-        self._public: dict[str, Any] = _read(folder / "public.json") or {}
+        self._public: dict[str, Any] = self._load("public.json") or {}
 
     def entity(self, entity_set: str) -> EntitySchema:
         edmx = self._entity_sets()
@@ -83,24 +98,25 @@ class MetadataStore:
                     types = _types_of(described)
                     if types is not None:
                         self._public[entity_set] = {"fetched_at": fetched_at, "data_types": types}
-        _write(self.folder / "public.json", self._public)
+        self._save("public.json", self._public)
 
     def invalidate(self) -> None:
         """Force a refetch on next use: the tenant sent fields the cached metadata does not know."""
         for name in ("edmx.json", "public.json"):
             (self.folder / name).unlink(missing_ok=True)
         self._edmx, self._public = None, {}
+        self._shared = None  # as stale as ours: the refetched copy is shared by the next store
 
     def _entity_sets(self, force: bool = False) -> dict[str, Any]:
         if self._edmx is None and not force:
-            cached = _read(self.folder / "edmx.json")
+            cached = self._load("edmx.json")
             if cached and self._fresh(cached["fetched_at"]):
                 self._edmx = cached
         if self._edmx is None or force:
             body = self._fetch(f"{self._base_url}/data/$metadata", None, "application/xml")
             self._edmx = {"fetched_at": _now().isoformat(), "entity_sets": parse_edmx(body)}
             self._refreshed = True
-            _write(self.folder / "edmx.json", self._edmx)
+            self._save("edmx.json", self._edmx)
         return self._edmx
 
     def _data_types(self, entity_set: str, public_name: str) -> dict[str, str]:
@@ -118,11 +134,34 @@ class MetadataStore:
             raise SchemaError("the metadata service answered something other than a public entity (no JSON "
                               "object with Properties, each with Name and DataType)", entity_set=entity_set, url=url)
         self._public[entity_set] = {"fetched_at": _now().isoformat(), "data_types": data_types}
-        _write(self.folder / "public.json", self._public)
+        self._save("public.json", self._public)
         return data_types
 
     def _fresh(self, fetched_at: str) -> bool:
         return _now() - dt.datetime.fromisoformat(fetched_at) < self._max_age
+
+    def _load(self, name: str) -> Any:
+        cached = _read(self.folder / name)
+        if cached is not None or self._shared is None:
+            return cached
+        try:
+            raw = self._shared.read(name)
+            cached = orjson.loads(raw) if raw else None
+        except Exception as exc:  # a cache: without it, the metadata is fetched from F&O
+            log.warning("the shared metadata cache could not be read (%s): %s", name, exc)
+            return None
+        if cached is not None:
+            _write(self.folder / name, cached)
+        return cached
+
+    def _save(self, name: str, data: Any) -> None:
+        _write(self.folder / name, data)
+        if self._shared is None:
+            return
+        try:
+            self._shared.write(name, orjson.dumps(data))
+        except Exception as exc:  # the next machine fetches it from F&O itself
+            log.warning("the shared metadata cache could not be written (%s): %s", name, exc)
 
 
 def _types_of(described: Any) -> dict[str, str] | None:

@@ -75,7 +75,7 @@ class DatabricksSink:
         check_loadable(batch, spec)
         table = self._table(spec)
         context = f"{table.display} (batch {batch.batch_id})"
-        self._ensure_location(context)
+        self.ensure_location(context)
         schema = batch.arrow_schema()
         if schema is not None:
             self.warehouse.run(sql.create_table(table, schema), context)
@@ -123,7 +123,8 @@ class DatabricksSink:
         self.warehouse.run(sql.vacuum(table, self.retain_hours), table.display)
         return {"table": table.display, "optimized": True, "vacuum_retain_hours": self.retain_hours}
 
-    def _ensure_location(self, context: str) -> None:
+    def ensure_location(self, context: str) -> None:
+        """The schema and the volume exist (created once per sink)."""
         if self._location_ready:
             return
         self.warehouse.run(sql.create_schema(self.catalog, self.schema), context)
@@ -169,6 +170,8 @@ class VolumeArchive:
     def __init__(self, sink: DatabricksSink):
         self.workspace, self._sink = sink.workspace, sink
         self.root = f"/Volumes/{sink.catalog}/{sink.schema}/{sink.volume}"
+        # Before the first batch of a new schema is loaded, a run already shares its metadata cache here.
+        sink.ensure_location("the landing archive")
 
     def folder(self, table: str, batch_id: str) -> str:
         return self._sink.batch_folder(table, batch_id)

@@ -76,7 +76,7 @@ def upload_file(workspace: WorkspaceClient, source: Path | bytes, remote: str, c
             with open(source, "rb") as fh:
                 workspace.files.upload(remote, fh, overwrite=True)
 
-    name = "the manifest" if isinstance(source, bytes) else source.name
+    name = remote.rsplit("/", 1)[-1] if isinstance(source, bytes) else source.name
     _on_volume(workspace, upload, f"uploading {name} to {remote} for {context}")
 
 

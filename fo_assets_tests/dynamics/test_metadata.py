@@ -27,8 +27,41 @@ def store_factory(small_sandbox, tmp_path):
         return client.get(url, Target(entity_set), Counters(), time.monotonic() + 30, accept)
 
     folder = folder_for(tmp_path, fo.base_url)
-    yield lambda max_age=dt.timedelta(hours=24): MetadataStore(folder, fo.base_url, fetch, max_age)
+    yield lambda max_age=dt.timedelta(hours=24), shared=None, home=folder: MetadataStore(
+        home, fo.base_url, fetch, max_age, shared=shared)
     client.close()
+
+
+class Shelf:
+    """A shared cache in memory that can be made to fail, like a volume out of reach."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.down = False
+
+    def read(self, name: str) -> bytes | None:
+        if self.down:
+            raise OSError("volume unreachable")
+        return self.files.get(name)
+
+    def write(self, name: str, data: bytes) -> None:
+        if self.down:
+            raise OSError("volume unreachable")
+        self.files[name] = data
+
+
+def test_the_shared_cache_serves_a_new_home_and_its_failures_cost_only_a_fetch(store_factory, small_sandbox, tmp_path):
+    count = lambda: small_sandbox.stats.count("/data/$metadata")  # noqa: E731
+    shelf, before = Shelf(), count()
+    store_factory(shared=shelf, home=tmp_path / "pod1").entity("VendorsV2")
+    assert sorted(shelf.files) == ["edmx.json", "public.json"]
+
+    schema = store_factory(shared=shelf, home=tmp_path / "pod2").entity("VendorsV2")  # a new pod, empty home
+    assert count() - before == 1 and schema.keys == ("dataAreaId", "VendorAccountNumber")
+
+    shelf.down = True
+    store_factory(shared=shelf, home=tmp_path / "pod3").entity("VendorsV2")  # fetched, with a warning
+    assert count() - before == 2
 
 
 def test_types_come_from_the_edmx_and_the_xpp_data_type(store_factory, small_sandbox):

@@ -91,6 +91,20 @@ def test_a_pod_killed_in_the_merge_leaves_a_batch_a_new_pod_replays(stack: Stack
     stack.assert_exact([GL])  # whatever the orphan MERGE did, once per key
 
 
+def test_a_new_pod_takes_the_tenant_metadata_from_the_volume_not_from_fo(stack: Stack) -> None:
+    sandbox = stack.sandbox
+    assert stack.run(["vendors_v2"]).success
+    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 1
+    _lose_the_pod(stack)
+
+    assert stack.run(["vendors_v2"]).success
+
+    # Tens of MB of EDMX on a real tenant, and the AOS's time: fetched once, not once per run pod.
+    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 1
+    assert sorted(p.name for p in (_volume(stack) / "_fo_metadata").rglob("*.json")) == ["edmx.json", "public.json"]
+    stack.assert_exact(["vendors_v2"])
+
+
 def test_an_archived_part_that_changed_is_refused(stack: Stack, capsys: pytest.CaptureFixture) -> None:
     stack.dbx.faults.fail_statements(HEADERS_MERGE)
     assert not stack.run([HEADERS]).success
