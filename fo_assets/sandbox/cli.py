@@ -139,14 +139,15 @@ def _serve(args: argparse.Namespace) -> int:
                 )
             )
             path.chmod(0o600)
+        # Before the ready line: a supervisor may stop the sandbox the moment it reads it.
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         for name, value in {**sb.env(), "FO_SANDBOX_ADMIN_TOKEN": sb.admin_token}.items():
             print(f"export {name}={shlex.quote(value)}")
         print(
             f"{READY_LINE} {sb.base_url}/data (scale {cfg.scale}, {cfg.days} days to {cfg.anchor}); Ctrl-C stops it",
             flush=True,
         )
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
