@@ -45,10 +45,11 @@ class Faults:
         with self._lock:
             self._delays.append(_Armed(times, re.compile(pattern), seconds=seconds))
 
-    def fail_uploads(self, times: int = 1, status: int = 503) -> None:
-        """The next ``times`` Files API uploads answer ``status`` and store nothing."""
+    def fail_uploads(self, times: int = 1, status: int = 503, path_pattern: str = "") -> None:
+        """The next ``times`` Files API uploads (to a volume path matching ``path_pattern``) answer
+        ``status`` and store nothing."""
         with self._lock:
-            self._uploads.append(_Armed(times, status=status))
+            self._uploads.append(_Armed(times, re.compile(path_pattern), status=status))
 
     def throttle(self, times: int = 1, retry_after: int = 1, path_pattern: str = r"^/api/") -> None:
         """The next matching API requests answer 429 with ``Retry-After``."""
@@ -70,9 +71,9 @@ class Faults:
         with self._lock:
             return next((armed.seconds for armed in self._delays if armed.fire(text)), 0.0)
 
-    def upload_failure(self) -> int | None:
+    def upload_failure(self, path: str) -> int | None:
         with self._lock:
-            return next((armed.status for armed in self._uploads if armed.fire()), None)
+            return next((armed.status for armed in self._uploads if armed.fire(path)), None)
 
     def throttled(self, path: str) -> int | None:
         with self._lock:

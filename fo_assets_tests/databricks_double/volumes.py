@@ -34,7 +34,7 @@ class Volumes:
 
     def _file(self, request: Request, volume_path: str, local: Path) -> Response:
         if request.method == "PUT":
-            status = self.faults.upload_failure()
+            status = self.faults.upload_failure(volume_path)
             if status:
                 raise ApiError(status, "TEMPORARILY_UNAVAILABLE", "injected upload failure")
             overwrite = parse_qs(request.query).get("overwrite", ["false"])[0].lower() == "true"
