@@ -22,7 +22,9 @@ import dagster as dg
 
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.demo import events_receiver
+from fo_assets.inbox import open_inbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
+from fo_assets.settings import load_settings
 
 # Runs print their events at WARNING and above only: a soak's output is its report.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -52,8 +54,8 @@ class World:
                            "FO_PARTITIONS_START": (self.today - dt.timedelta(days=40)).isoformat()})
         self.events_secret = secrets.token_urlsafe(24)
         os.environ["FO_EVENTS_SECRET"] = self.events_secret
-        inbox = self.root / "home" / "events" / "inbox.sqlite3"
         tls = self.sandbox.tls
+        inbox = open_inbox(load_settings())  # the inbox the environment names, as the sensor opens it
         url = self._stack.enter_context(events_receiver(inbox, self.events_secret, tls.cert_path, tls.key_path))
         self.events_url = f"{url}?code={self.events_secret}"
         # On disk, like a deployment's instance: an in-memory one would hold every event and look like a leak.
