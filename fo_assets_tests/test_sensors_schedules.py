@@ -71,14 +71,17 @@ def test_sensor_skips_when_there_is_no_inbox(monkeypatch, tmp_path):
     assert not result.run_requests and "no event inbox" in str(result.skip_reason)
 
 
+def _scheduled(name: str, when: dt.datetime) -> dg.RunRequest:
+    """The one run request the schedule ``name`` makes at ``when``."""
+    schedule = build_definitions().resolve_schedule_def(name)
+    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+        return schedule.evaluate_tick(context).run_requests[0]
+
+
 def test_daily_schedule_requests_the_trailing_window_as_one_run(monkeypatch, tmp_path):
     monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
     monkeypatch.setenv("FO_TRAILING_DAYS", "5")
-    defs = build_definitions()
-    schedule = defs.resolve_schedule_def("fo_daily_trailing_window")
-    when = dt.datetime(2026, 6, 15, 3, tzinfo=dt.timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
-        request = schedule.evaluate_tick(context).run_requests[0]
+    request = _scheduled("fo_daily_trailing_window", dt.datetime(2026, 6, 15, 3, tzinfo=dt.timezone.utc))
     assert request.tags[RANGE_START_TAG] == "2026-06-11" and request.tags[RANGE_END_TAG] == "2026-06-15"
     assert FULL_HISTORY_TAG not in request.tags
     assert request.run_key == "daily-2026-06-15"
@@ -88,11 +91,7 @@ def test_daily_schedule_requests_the_trailing_window_as_one_run(monkeypatch, tmp
 def test_weekly_reconciliation_reads_full_history(monkeypatch, tmp_path):
     monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
     monkeypatch.setenv("FO_PARTITIONS_START", "2026-02-01")
-    defs = build_definitions()
-    schedule = defs.resolve_schedule_def("fo_weekly_reconciliation")
-    when = dt.datetime(2026, 6, 14, 4, tzinfo=dt.timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
-        request = schedule.evaluate_tick(context).run_requests[0]
+    request = _scheduled("fo_weekly_reconciliation", dt.datetime(2026, 6, 14, 4, tzinfo=dt.timezone.utc))
     assert request.tags[FULL_HISTORY_TAG] == "true"
     assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-02-01", "2026-06-14")
 
