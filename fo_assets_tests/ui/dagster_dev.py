@@ -24,8 +24,37 @@ LOCATION_STATUS = """
 """
 
 
+SCHEDULES = """
+query { schedulesOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "__repository__"}) {
+    __typename ... on Schedules { results { name scheduleState { id } } } ... on PythonError { message } } }
+""" % LOCATION
+STOP_SCHEDULE = """
+mutation Stop($id: String!) { stopRunningSchedule(id: $id) {
+    __typename ... on ScheduleStateResult { scheduleState { status } } ... on PythonError { message } } }
+"""
+
+
 class DagsterDevError(RuntimeError):
     pass
+
+
+def stop_schedules(url: str) -> list[str]:
+    """Turn the location's schedules off through the webserver's GraphQL API, as the UI's toggle does.
+
+    They run by default, and a test that crosses a schedule's time (03:00 UTC for the daily window) would
+    otherwise get that run's partitions and checks among its own. Returns the schedules stopped.
+    """
+    with httpx.Client(base_url=url, timeout=30) as client:
+        found = client.post("/graphql", json={"query": SCHEDULES}).json()["data"]["schedulesOrError"]
+        if found["__typename"] != "Schedules":
+            raise DagsterDevError(f"cannot list the schedules of {LOCATION}: {found}")
+        for schedule in found["results"]:
+            reply = client.post("/graphql", json={"query": STOP_SCHEDULE,
+                                                  "variables": {"id": schedule["scheduleState"]["id"]}})
+            result = reply.json()["data"]["stopRunningSchedule"]
+            if result.get("scheduleState", {}).get("status") != "STOPPED":
+                raise DagsterDevError(f"could not stop the schedule {schedule['name']}: {result}")
+        return [schedule["name"] for schedule in found["results"]]
 
 
 def _free_port() -> int:

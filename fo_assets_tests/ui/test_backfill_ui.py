@@ -23,7 +23,7 @@ from fo_assets.checks import entity_check_specs
 from fo_assets.partitions import daily_partitions
 from fo_assets_tests.conftest import ANCHOR, point_at
 from fo_assets_tests.ui.conftest import ARTIFACTS
-from fo_assets_tests.ui.dagster_dev import REPO, dagster_dev
+from fo_assets_tests.ui.dagster_dev import REPO, dagster_dev, stop_schedules
 
 DAYS = [(ANCHOR - dt.timedelta(days=back)).isoformat() for back in (2, 1, 0)]
 DAY_RANGE = f"[{DAYS[0]}...{DAYS[-1]}]"
@@ -38,6 +38,8 @@ DOCS_SELECTION = '+key:"fo_model/po_invoice_match"'
 def dagster_ui(small_sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[str]:
     point_at(monkeypatch, small_sandbox, tmp_path / "fo_home")
     with dagster_dev(dict(os.environ), tmp_path / "dagster_home", ARTIFACTS / "dagster-dev.log") as url:
+        # Only the backfill's runs: a test running across 03:00 UTC also got the daily window's run.
+        assert set(stop_schedules(url)) >= {"fo_daily_trailing_window", "fo_weekly_reconciliation"}
         yield url
 
 
