@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 import dagster as dg
 
 from fo_assets import checks
-from fo_assets.catalog import CATALOG, EntitySpec, spec_for
+from fo_assets.catalog import Catalog, EntitySpec
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest
 from fo_assets.io_manager import ENTITY_SET_KEY
 from fo_assets.keys import entity_key
@@ -26,7 +26,7 @@ OWNERS = ["team:finance-data"]
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=36), warn_window=dt.timedelta(hours=26))
 
 
-def entity_out(spec: EntitySpec, prefix: Sequence[str]) -> dg.AssetOut:
+def entity_out(catalog: Catalog, spec: EntitySpec, prefix: Sequence[str]) -> dg.AssetOut:
     return dg.AssetOut(
         key=entity_key(spec, prefix),
         description=spec.description,
@@ -39,36 +39,36 @@ def entity_out(spec: EntitySpec, prefix: Sequence[str]) -> dg.AssetOut:
         metadata={
             ENTITY_SET_KEY: spec.entity_set,
             "fo/key_columns": ", ".join(spec.key_columns),
-            "fo/read_by": spec.window_field or ("header" if spec.parent else "snapshot"),
+            "fo/read_by": spec.window_field or ("header" if catalog.mode_of(spec) == "lines" else "snapshot"),
             "dagster/table_name": spec.table,
         },
     )
 
 
 def build_entity_assets(
-    partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
+    catalog: Catalog, partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
 ) -> dg.AssetsDefinition:
-    by_key = {entity_key(spec, prefix): spec for spec in CATALOG}
+    by_key = {entity_key(spec, prefix): spec for spec in catalog}
 
     @dg.multi_asset(
         name="fo_entities",
-        outs={spec.table: entity_out(spec, prefix) for spec in CATALOG},
+        outs={spec.table: entity_out(catalog, spec, prefix) for spec in catalog},
         internal_asset_deps={
-            spec.table: {entity_key(spec_for(spec.parent), prefix)} if spec.parent else set()
-            for spec in CATALOG
+            spec.table: {entity_key(catalog.spec_for(spec.parent.entity_set), prefix)} if spec.parent else set()
+            for spec in catalog
         },
         can_subset=True,
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=pool,
-        check_specs=checks.entity_check_specs(partitions_def, prefix),
+        check_specs=checks.entity_check_specs(catalog, partitions_def, prefix),
     )
     def fo_entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
         """Reads the selected F&O entities for the run's days and lands each as an upserted table."""
         window = run_window(context)
         specs = [by_key[key] for key in by_key if key in context.selected_asset_keys]
         requests = [
-            ExtractRequest(spec, window=window if spec.mode != "snapshot" else None) for spec in specs
+            ExtractRequest(spec, window=window if catalog.mode_of(spec) != "snapshot" else None) for spec in specs
         ]
         context.log.info(
             f"reading {', '.join(s.entity_set for s in specs)} for "
@@ -84,7 +84,7 @@ def build_entity_assets(
                 if batch.manifest.status != "landed":
                     continue
                 yield dg.Output(batch, output_name=spec.table)
-                yield from checks.entity_check_results(context, fo, extractor, spec, batch, entity_key(spec, prefix))
+                yield from checks.entity_check_results(context, fo, spec, batch, entity_key(spec, prefix))
         if failure is not None:
             raise failure
 

@@ -164,7 +164,7 @@ def _replay(args: argparse.Namespace) -> int:
     def report(line: str, failed: bool) -> None:
         print(line, file=sys.stderr if failed else sys.stdout)
 
-    return 1 if replay(ledger, sink, batches, record, report) else 0
+    return 1 if replay(settings.catalog, ledger, sink, batches, record, report) else 0
 
 
 def _batches(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     settings = load_settings(config_file=config_file)
     partitions = daily_partitions(settings.partitions_start)
     prefix = settings.asset_key_prefix
-    entities = build_entity_assets(partitions, settings.pool, prefix)
+    entities = build_entity_assets(settings.catalog, partitions, settings.pool, prefix)
     entity_job = dg.define_asset_job(
         ENTITY_JOB,
         selection=dg.AssetSelection.assets(entities),
@@ -31,7 +31,7 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     refresh_job = build_refresh_job(partitions, settings.pool, prefix)
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
-        assets=[entities, build_model_assets(prefix)],
+        assets=[entities, build_model_assets(settings.catalog, prefix)],
         jobs=[entity_job, refresh_job, table_maintenance],
         schedules=[*build_schedules(entity_job, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),

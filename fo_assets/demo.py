@@ -21,7 +21,7 @@ from typing import Iterator
 
 import dagster as dg
 
-from fo_assets.catalog import BY_TABLE, CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.inbox import Inbox, open_inbox
 from fo_assets.partitions import range_tags
@@ -66,7 +66,8 @@ def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) ->
 
 
 def live_rows(delta_root: Path, table: str) -> list[dict]:
-    return [row for row in LocalDeltaSink(delta_root).read(BY_TABLE[table]).to_pylist() if not row["_fo_deleted"]]
+    return [row for row in LocalDeltaSink(delta_root).read(STANDARD.by_table(table)).to_pylist()
+            if not row["_fo_deleted"]]
 
 
 def run_demo(home: Path | None = None) -> int:
@@ -119,7 +120,7 @@ def run_demo(home: Path | None = None) -> int:
         refresh = definitions.resolve_job_def("fo_targeted_refresh")
         for request in requests:
             refresh.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags)
-        spec = spec_for("PurchaseOrderHeadersV2")
+        spec = settings.catalog.spec_for("PurchaseOrderHeadersV2")
         landed = [r for r in live_rows(settings.delta_root, spec.table)
                   if r["PurchaseOrderNumber"] == po["PurchaseOrderNumber"] and r["dataAreaId"] == "usmf"]
         assert landed and landed[0]["PurchaseOrderName"] == new_name, "the event-driven update did not land"
@@ -138,7 +139,7 @@ def run_demo(home: Path | None = None) -> int:
         _done(t, "model built")
 
     print("\n==> summary")
-    for spec in CATALOG:
+    for spec in settings.catalog:
         print(f"    {spec.table:35s} {len(live_rows(settings.delta_root, spec.table)):>7} live rows")
     print(f"\n    local Delta tables: {settings.delta_root}")
     print(f"    landed batches and manifests: {settings.home / 'landing'}")

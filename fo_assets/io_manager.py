@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from fo_assets.catalog import EntitySpec, spec_for
+from fo_assets.catalog import EntitySpec
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.resources import FoRuntime
 from fo_assets.sinks.base import LoadResult, Sink, check_loadable
@@ -65,7 +65,7 @@ class UpsertIOManager(dg.ConfigurableIOManager):
     runtime: FoRuntime
 
     def handle_output(self, context: dg.OutputContext, obj: LandedBatch) -> None:
-        spec = spec_for(context.definition_metadata[ENTITY_SET_KEY])
+        spec = self.runtime.settings.catalog.spec_for(context.definition_metadata[ENTITY_SET_KEY])
         result = upsert_batch(self.runtime.sink, self.runtime.ledger, obj, spec)
         context.add_output_metadata(load_metadata(spec, obj, result, context.has_asset_partitions))
 
@@ -73,4 +73,5 @@ class UpsertIOManager(dg.ConfigurableIOManager):
         """Downstream Python assets get the entity's current rows as an Arrow table."""
         upstream = context.upstream_output
         assert upstream is not None
-        return self.runtime.sink.read(spec_for(upstream.definition_metadata[ENTITY_SET_KEY]))
+        catalog = self.runtime.settings.catalog
+        return self.runtime.sink.read(catalog.spec_for(upstream.definition_metadata[ENTITY_SET_KEY]))

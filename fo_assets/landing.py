@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Literal, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ class Manifest:
     rows_by_company: dict[str, int] = field(default_factory=dict)
     delete_scopes: list[DeleteScope] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)  # pages, requests, throttled, bytes, seconds
+    # Per company: how its reads ended (queries, rows, distinct keys, F&O's count of the multi-page ones)
+    # and which were incomplete: a company with an incomplete read flags no deletes.
+    reads: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema: list[dict[str, str]] = field(default_factory=list)  # [{name, type}] for people to read
     removed_fields: list[str] = field(default_factory=list)
     status: Status = "extracting"
@@ -187,8 +191,8 @@ class BatchWriter:
         assert self._writer is not None
         self._writer.write_table(table)
         self._part_rows += table.num_rows
-        key = company or ""
-        self.manifest.rows_by_company[key] = self.manifest.rows_by_company.get(key, 0) + table.num_rows
+        for key, rows in _rows_by_company(table, self.manifest.company_field, company).items():
+            self.manifest.rows_by_company[key] = self.manifest.rows_by_company.get(key, 0) + rows
         self.manifest.row_count += table.num_rows
         if self._writer_bytes() >= self._part_bytes:
             self._close_part()
@@ -239,6 +243,15 @@ class BatchWriter:
         path = self.batch.folder / self._current
         self.manifest.parts.append(PartInfo(self._current, self._part_rows, path.stat().st_size, _sha256(path)))
         self.batch.save()
+
+
+def _rows_by_company(table: pa.Table, company_field: str | None, company: str | None) -> dict[str, int]:
+    """Rows per company: from the company column where the rows carry one (a read of lines that are not
+    company-scoped in F&O spans companies), else all of them for the company the read was for."""
+    if company_field is None or company_field not in table.column_names:
+        return {company or "": table.num_rows}
+    counts = pc.value_counts(table.column(company_field)).to_pylist()
+    return {row["values"] or "": row["counts"] for row in counts}
 
 
 def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_at: dt.datetime) -> pa.Table:

@@ -4,7 +4,6 @@ import datetime as dt
 
 import dagster as dg
 
-from fo_assets.catalog import CATALOG
 from fo_assets.resources import FoRuntime
 
 
@@ -12,7 +11,7 @@ from fo_assets.resources import FoRuntime
 def maintain_tables(context: dg.OpExecutionContext, fo: FoRuntime) -> None:
     """OPTIMIZE and VACUUM each entity table (within the time-travel retention the audit trail needs),
     then delete loaded batches past FO_LANDING_RETENTION_DAYS (failed and unloaded ones are kept)."""
-    for spec in CATALOG:
+    for spec in fo.settings.catalog:
         try:
             outcome = fo.sink.maintain(spec)
         except Exception as exc:  # a table not loaded yet has nothing to maintain; report, go on

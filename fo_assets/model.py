@@ -15,16 +15,18 @@ import dagster as dg
 import duckdb
 from deltalake import DeltaTable, write_deltalake
 
-from fo_assets.catalog import BY_TABLE, CATALOG
+from fo_assets.catalog import Catalog
 from fo_assets.keys import entity_key, model_key
 from fo_assets.landing import Ledger
 from fo_assets.resources import FoRuntime
 
 MODEL_TABLES = ("spend_by_vendor_month", "po_invoice_match", "trial_balance")
+# Built from posted invoices (pending ones are not spend yet) and the ledger's BI entities.
 MODEL_DEPS = {
-    "spend_by_vendor_month": ("vendor_invoice_headers", "vendor_invoice_lines", "vendors_v2"),
-    "po_invoice_match": ("purchase_order_headers_v2", "purchase_order_lines_v2", "vendor_invoice_headers"),
-    "trial_balance": ("general_journal_account_entries", "main_accounts"),
+    "spend_by_vendor_month": ("vend_invoice_jour_bi_entities", "vend_invoice_trans_bi_entities", "vendors_v2"),
+    "po_invoice_match": ("purchase_order_headers_v2", "purchase_order_lines_v2", "vend_invoice_trans_bi_entities"),
+    "trial_balance": ("general_journal_account_entry_bi_entities", "general_journal_entry_bi_entities",
+                      "main_accounts"),
 }
 DESCRIPTIONS = {
     "spend_by_vendor_month": "Invoiced spend per legal entity, vendor, month and currency.",
@@ -59,13 +61,13 @@ def local_statements(sql: str) -> list[str]:
 def run_local_model(delta_root: Path, tables: tuple[str, ...] = MODEL_TABLES) -> dict[str, int]:
     """Run the model SQL in DuckDB over the local Delta tables; write each model table as local Delta."""
     con = duckdb.connect()
-    for spec in CATALOG:
-        path = delta_root / spec.table
+    for name in sorted({dep for table in tables for dep in MODEL_DEPS[table]}):
+        path = delta_root / name
         if not (path / "_delta_log").exists():
-            raise FileNotFoundError(f"the model needs {spec.table}, which has not been loaded yet ({path})")
+            raise FileNotFoundError(f"the model needs {name}, which has not been loaded yet ({path})")
         # The table's current files, read by DuckDB itself: deltalake's pyarrow dataset aborts the process
         # at exit, and union_by_name gives older files the columns added since (as nulls).
-        con.read_parquet(DeltaTable(str(path)).file_uris(), union_by_name=True).create_view(spec.table)
+        con.read_parquet(DeltaTable(str(path)).file_uris(), union_by_name=True).create_view(name)
     counts = {}
     for table in tables:
         for statement in local_statements(model_sql(table)):
@@ -84,11 +86,11 @@ def modeled_batches(ledger: Ledger) -> list[str]:
     return sorted(latest.values())
 
 
-def build_model_assets(prefix: Sequence[str] = ()) -> dg.AssetsDefinition:
+def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             key=model_key(table, prefix),
-            deps=[entity_key(BY_TABLE[dep], prefix) for dep in MODEL_DEPS[table]],
+            deps=[entity_key(catalog.by_table(dep), prefix) for dep in MODEL_DEPS[table]],
             description=DESCRIPTIONS[table],
             group_name="model",
             kinds={"databricks", "sql"},

@@ -13,7 +13,7 @@ from typing import Sequence
 import dagster as dg
 import pyarrow.parquet as pq
 
-from fo_assets.catalog import EntitySpec, children_of, spec_for
+from fo_assets.catalog import Catalog, EntitySpec
 from fo_assets.dynamics.extract import ExtractRequest
 from fo_assets.io_manager import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
@@ -34,24 +34,27 @@ class RefreshConfig(dg.Config):
     targets: list[RecordTarget]
 
 
-def _requests(targets: list[RecordTarget]) -> list[ExtractRequest]:
+def _requests(catalog: Catalog, targets: list[RecordTarget]) -> list[ExtractRequest]:
     grouped: dict[str, list[tuple[str | None, Lookup]]] = defaultdict(list)
     for target in targets:
         grouped[target.entity_set].append((target.company, tuple(sorted(target.lookup.items()))))
     return [
-        ExtractRequest(spec_for(entity_set), lookups=tuple(dict.fromkeys(lookups)))
+        ExtractRequest(catalog.spec_for(entity_set), lookups=tuple(dict.fromkeys(lookups)))
         for entity_set, lookups in grouped.items()
     ]
 
 
 def _child_request(child: EntitySpec, parent: EntitySpec, batch: LandedBatch) -> ExtractRequest | None:
-    """Lines of the headers just re-read, looked up by the parent keys found in the header batch."""
-    columns = ([parent.company_field] if parent.company_field else []) + list(child.parent_keys)
+    """Lines of the headers just re-read, looked up by the join fields' values found in the header batch."""
+    assert child.parent is not None
+    pairs = [(line, header) for line, header in child.parent.join if line != child.company_field]
+    columns = list(dict.fromkeys([*([parent.company_field] if parent.company_field else []),
+                                  *(header for _, header in pairs)]))
     lookups: dict[tuple[str | None, Lookup], None] = {}
     for path in batch.part_paths:
         for row in pq.read_table(path, columns=columns).to_pylist():
             company = row[parent.company_field] if parent.company_field else None
-            lookups[(company, tuple((k, str(row[k])) for k in child.parent_keys))] = None
+            lookups[(company, tuple((line, str(row[header])) for line, header in pairs))] = None
     return ExtractRequest(child, lookups=tuple(lookups)) if lookups else None
 
 
@@ -70,19 +73,25 @@ def _partitions(batch: LandedBatch, field: str | None, partitions_def: dg.Partit
     return sorted(days & existing)
 
 
+def _header_of(spec: EntitySpec) -> str:
+    assert spec.parent is not None
+    return spec.parent.entity_set
+
+
 def build_refresh_job(
     partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
 ) -> dg.JobDefinition:
     @dg.op(pool=pool, tags={"kind": "dynamics365"})
     def refresh_records(context: dg.OpExecutionContext, config: RefreshConfig, fo: FoRuntime) -> None:
         """Re-read the named records (and their lines) from F&O and upsert them into their tables."""
-        requests = _requests(config.targets)
+        catalog = fo.settings.catalog
+        requests = _requests(catalog, config.targets)
         with fo.extractor(context.run_id, context.log) as extractor:
             batches = extractor.extract(requests)
             loaded = list(zip(requests, batches))
             child_requests = []
             for request, batch in loaded:
-                for child in children_of(request.spec.entity_set):
+                for child in catalog.children_of(request.spec.entity_set):
                     child_request = _child_request(child, request.spec, batch)
                     if child_request:
                         child_requests.append((child_request, batch))
@@ -91,7 +100,10 @@ def build_refresh_job(
                        for request, batch in loaded}
         for (child_request, _header), batch in zip(child_requests, child_batches):
             loaded.append((child_request, batch))
-            window_days[child_request.spec.entity_set] = window_days[child_request.spec.parent or ""]
+            spec = child_request.spec
+            # Lines with a date of their own land on its days, others on their header's.
+            window_days[spec.entity_set] = (_partitions(batch, spec.window_field, partitions_def) if spec.window_field
+                                            else window_days[_header_of(spec)])
         for request, batch in loaded:
             spec = request.spec
             result = upsert_batch(fo.sink, fo.ledger, batch, spec)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import dagster as dg
 
-from fo_assets.catalog import EntitySpec, spec_for
+from fo_assets.catalog import Catalog, EntitySpec
 from fo_assets.io_manager import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch, Ledger
@@ -45,13 +45,13 @@ class DagsterRecord:
 Record = Callable[[LandedBatch, EntitySpec, LoadResult], str]
 
 
-def replay(ledger: Ledger, sink: Sink, batches: list[LandedBatch], record: Record | None,
+def replay(catalog: Catalog, ledger: Ledger, sink: Sink, batches: list[LandedBatch], record: Record | None,
            report: Callable[[str, bool], None]) -> int:
     """Load each batch, report each outcome (``report(line, failed)``); returns how many failed again."""
     failures = 0
     for batch in batches:
-        spec = spec_for(batch.manifest.entity_set)
         try:
+            spec = catalog.spec_for(batch.manifest.entity_set)
             result = upsert_batch(sink, ledger, batch, spec)
         except Exception as exc:  # report every batch, then fail overall
             failures += 1

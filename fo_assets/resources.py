@@ -32,7 +32,8 @@ def build_ledger(settings: Settings, sink: Sink) -> Ledger:
     from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
 
     keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
-    return Ledger(settings.home, VolumeArchive(sink) if keeps else None)
+    tables = frozenset(spec.table for spec in settings.catalog)
+    return Ledger(settings.home, VolumeArchive(sink, tables) if keeps else None)
 
 
 class FoRuntime(dg.ConfigurableResource):

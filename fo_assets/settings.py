@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from fo_assets.catalog import STANDARD, Catalog, CatalogError
+from fo_assets.catalog.custom import load_catalog
 from fo_assets.secrets import Secret, SecretStore
 
 SECRET_NAMES = (
@@ -104,6 +106,7 @@ class Settings:
     asset_key_prefix: tuple[str, ...] = ()  # one per code location when several share an instance
     inbox_postgres: str | None = None  # libpq DSN without the password; None: the SQLite inbox under home
     inbox_schema: str = "fo_assets"
+    catalog: Catalog = STANDARD  # the standard entities as changed by FO_CATALOG_FILE
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -174,8 +177,10 @@ def read_config_file(path: Path) -> dict[str, str]:
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
+    base = Path.cwd()
     if config_file is not None:
         env.update(read_config_file(Path(config_file)))
+        base = Path(config_file).resolve().parent
     home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
     master_key = env.get("FO_ASSETS_MASTER_KEY")
     store = SecretStore(home / "secrets.enc", Secret(master_key) if master_key else None)
@@ -192,6 +197,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         asset_key_prefix=_key_prefix(env.get("FO_ASSET_KEY_PREFIX", "")),
         inbox_postgres=_inbox_postgres(env),
         inbox_schema=_inbox_schema(env),
+        catalog=_catalog(env, base),
         secret_store=store,
         _env=env,
     )
@@ -324,6 +330,17 @@ def _key_prefix(raw: str) -> tuple[str, ...]:
     if not all(re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
         raise ConfigError(f"FO_ASSET_KEY_PREFIX={raw!r}: use letters, digits and _, segments joined by /")
     return parts
+
+
+def _catalog(env: Mapping[str, str], base: Path) -> Catalog:
+    raw = (env.get("FO_CATALOG_FILE") or "").strip()
+    if not raw:
+        return STANDARD
+    path = (base / Path(raw).expanduser()).resolve()  # relative to the configuration file that names it
+    try:
+        return load_catalog(path)
+    except CatalogError as exc:
+        raise ConfigError(f"FO_CATALOG_FILE: {exc}") from None
 
 
 def _inbox_postgres(env: Mapping[str, str]) -> str | None:

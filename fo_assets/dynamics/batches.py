@@ -1,9 +1,10 @@
 """One extract request's landing: decoded pages from many threads into one BatchWriter.
 
-Each company (and each key chunk) of a request is read by its own worker; their pages meet here. The
-dimension split runs in the worker (Arrow releases the GIL), only the Parquet append is serialised.
-The first failure of any worker fails the whole batch: it is never loaded and flags nothing, and the
-other workers of the request stop at their next page.
+Each company (and each key chunk) of a request is read by its own worker; their pages meet here, get
+their derived columns (the company of an entity whose company comes from another entity) and their
+dimension columns, and are appended. The dimension split runs in the worker (Arrow releases the GIL),
+only the Parquet append is serialised. The first failure of any worker fails the whole batch: it is never
+loaded and flags nothing, and the other workers of the request stop at their next page.
 """
 
 from __future__ import annotations
@@ -11,23 +12,26 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from typing import Any
 
 import pyarrow as pa
 
 from fo_assets.dynamics.decode import DecodedPage
 from fo_assets.dynamics.dimensions import add_dimension_columns, dimension_fields
 from fo_assets.dynamics.errors import FoError
+from fo_assets.dynamics.reading import QueryResult
 from fo_assets.dynamics.schema import EntityPlan
 from fo_assets.dynamics.throttle import Counters
 from fo_assets.landing import BatchWriter, DeleteScope, LandedBatch
 from fo_assets.settings import DimensionFormats
 
 # A manifest lists the first URL of each query; line reads can run thousands of key chunks, so only the
-# first ones are kept (the count is in the stats).
+# first ones are kept (the count is in the stats), and at most this many incomplete ones per company.
 MAX_LISTED_QUERIES = 50
+MAX_LISTED_INCOMPLETE = 10
 
 
-class BatchSink:
+class BatchBuilder:
     def __init__(self, writer: BatchWriter, plan: EntityPlan, formats: DimensionFormats):
         self.writer = writer
         self.plan = plan
@@ -38,9 +42,10 @@ class BatchSink:
         self._lock = threading.Lock()
         self._queries = 0
         self._unparseable = 0
+        self._without_header = 0
         self._started = time.monotonic()
         present = set(plan.select_names)
-        fields = [*plan.arrow_schema, *dimension_fields(plan.spec.dimensions, formats, present)]
+        fields = [*plan.arrow_schema, *plan.derived, *dimension_fields(plan.spec.dimensions, formats, present)]
         manifest = writer.manifest
         manifest.schema = [{"name": f.name, "type": str(f.type)} for f in fields]
         manifest.removed_fields = list(plan.removed_fields)
@@ -55,14 +60,46 @@ class BatchSink:
             if len(self.writer.manifest.queries) < MAX_LISTED_QUERIES:
                 self.writer.manifest.queries.append(url)
 
-    def write(self, page: DecodedPage, url: str, company: str | None, extracted_at: dt.datetime) -> None:
-        table, unparseable = add_dimension_columns(page.table, self.plan.spec.dimensions, self._formats)
+    def record(self, result: QueryResult) -> None:
+        """How one query of a delete scope ended (per company: a company with an incomplete read flags
+        nothing)."""
+        with self._lock:
+            reads: dict[str, Any] = self.writer.manifest.reads.setdefault(result.company or "", {
+                "queries": 0, "rows": 0, "distinct": 0, "counted_queries": 0, "incomplete": [],
+            })
+            reads["queries"] += 1
+            reads["rows"] += result.rows
+            reads["distinct"] += result.distinct
+            reads["counted_queries"] += result.source_count is not None
+            if not result.complete and len(reads["incomplete"]) < MAX_LISTED_INCOMPLETE:
+                reads["incomplete"].append({"url": result.url, "read": result.distinct, "source": result.source_count})
+            reads["complete"] = reads.get("complete", True) and result.complete
+
+    def complete(self, company: str | None) -> bool:
+        """Every recorded read of ``company`` (or of the whole batch, for None) was complete."""
+        reads = self.writer.manifest.reads
+        if company is None:
+            return all(r.get("complete", True) for r in reads.values())
+        return reads.get(company, {}).get("complete", True)
+
+    def without_header(self, rows: int) -> None:
+        with self._lock:
+            self._without_header += rows
+
+    def write(self, page: DecodedPage, url: str, company: str | None, extracted_at: dt.datetime) -> pa.Table:
+        """Append one page; returns its rows as landed (derived and dimension columns added)."""
+        table = page.table
+        for field in self.plan.derived:
+            if field.name not in table.column_names:  # the company of a read filtered to one company
+                table = table.append_column(field, pa.repeat(pa.scalar(company, field.type), table.num_rows))
+        table, unparseable = add_dimension_columns(table, self.plan.spec.dimensions, self._formats)
         with self._lock:
             if self.error is not None:
-                return
+                return table
             self.unexpected |= page.unexpected
             self._unparseable += unparseable
             self.writer.write(table, url, extracted_at, company)
+        return table
 
     def fail(self, error: FoError) -> None:
         with self._lock:
@@ -77,6 +114,7 @@ class BatchSink:
             "queries": self._queries,
             "seconds": round(time.monotonic() - self._started, 3),
             "unparseable_dimensions": self._unparseable,
+            "lines_without_header": self._without_header,
             "unexpected_fields": sorted(self.unexpected),
         }
         if self.error is not None:

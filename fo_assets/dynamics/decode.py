@@ -9,8 +9,10 @@ which parses with the standard library (decimals via ``parse_float=Decimal``) an
 same table or a precise error naming the row and field.
 
 Both 1900-01-01 sentinels (F&O's empty date and empty instant) become nulls; ``""`` stays ``""``.
-Annotations such as ``@odata.etag`` are dropped. Fields the schema does not know are reported as
-``unexpected`` (schema drift), never silently merged.
+Annotations such as ``@odata.etag`` are dropped. Fields the tenant's metadata does not list are reported
+as ``unexpected`` (schema drift), never silently merged; fields it lists but the plan leaves out
+(personal data, excluded fields) are not decoded at all. The company column lands lower case: custom and
+BI entities may send ``USMF`` where standard ones send ``usmf``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class PageDecoder:
     def __init__(self, plan: EntityPlan):
         self.plan = plan
         self._fields = plan.select
-        self._known = frozenset(f.name for f in plan.select) | frozenset(plan.spec.excluded_fields)
+        self._known = frozenset(f.name for f in plan.schema.fields)
+        company = plan.spec.company_field
+        self._company = company if company in plan.select_names else None
         # A narrowed plan (parent keys only) checks the key columns it selected.
         self._keys = [k for k in plan.spec.key_columns if k in plan.select_names]
         self._target = plan.arrow_schema
@@ -67,6 +71,10 @@ class PageDecoder:
             # Arrow's allocator keeps what the parser freed for reuse, per thread: page after page that
             # adds up to several pages' worth (30 to 50 MB for wide vendors), so it goes back now.
             pa.default_memory_pool().release_unused()
+        if self._company is not None:
+            index = page.table.schema.get_field_index(self._company)
+            lowered = pc.utf8_lower(page.table.column(index))
+            page = DecodedPage(page.table.set_column(index, self._company, lowered), page.next_link, page.unexpected)
         missing = [k for k in self._keys if page.table.column(k).null_count]
         if missing:
             column = page.table.column(missing[0])

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fo_assets.catalog import bindings_for_event
+from fo_assets.catalog import STANDARD
 
 VALIDATION_EVENT_TYPE = "microsoft.eventgrid.subscriptionvalidationevent"
 
@@ -202,19 +202,23 @@ def _parse_time(value: Any) -> dt.datetime | None:
 def targets(event: BusinessEvent) -> list[Target]:
     """The records an event names, one target per catalog binding; [] for an event no entity binds.
 
-    Line entities are not listed: they follow their headers (``catalog.children_of``) in the pull.
+    Only standard entities have bindings (a catalog file adds none). A binding may know several namings of
+    the same record: the first whose payload fields are all present is used. Line entities are not listed:
+    they follow their headers (``Catalog.children_of``) in the pull.
     """
     found: list[Target] = []
-    for spec, binding in bindings_for_event(event.business_event_id):
+    for spec, binding in STANDARD.bindings_for_event(event.business_event_id):
         context = f"event {event.event_id} ({event.business_event_id})"
+        naming = next((n for n in binding.namings if all(event.payload.get(p) not in (None, "") for p, _ in n)), None)
+        if naming is None:
+            expected = " or ".join("/".join(p for p, _ in n) for n in binding.namings)
+            raise EventFormatError(
+                f"{context}: the payload names no record of {spec.entity_set}: expected the fields {expected} "
+                "(catalog binding)"
+            )
         lookup = []
-        for payload_field, entity_field in binding.lookup:
-            value = event.payload.get(payload_field)
-            if value is None or value == "":
-                raise EventFormatError(
-                    f"{context}: payload field {payload_field} is missing or empty; {spec.entity_set} "
-                    f"is looked up by it (catalog binding)"
-                )
+        for payload_field, entity_field in naming:
+            value = event.payload[payload_field]
             if not isinstance(value, (str, int, Decimal)):
                 raise EventFormatError(f"{context}: payload field {payload_field} is not a scalar: {value!r}")
             lookup.append((entity_field, value))

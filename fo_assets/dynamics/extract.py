@@ -1,17 +1,18 @@
 """The extraction engine the Dagster assets call: extract requests in, landed batches out.
 
 One ``Extractor`` per run holds one keep-alive client and draws from the environment's shared throttle
-budget. ``extract`` checks every request against the tenant's metadata first (nothing lands when a
-catalog entry does not match), then reads companies and entities concurrently on a thread pool,
-streaming each page straight into its batch's Parquet parts: memory stays at a few pages per worker.
+budget. ``extract`` checks every request against the tenant's metadata first: a request that does not
+match (an entity set the tenant lacks, a key that is not its key, a missing field) fails its own batch
+with a message naming what differs, and every other request is still read. Companies and entities are
+read concurrently on a thread pool, each page streamed straight into its batch's Parquet parts: memory
+stays at a few pages per worker.
 
-Modes: ``window`` reads ``[start, end)`` per company; ``snapshot`` reads the whole entity per company
-(shared entities once); ``lines`` reads the lines of the headers in the window (reusing the header
-batch of the same call when there is one, otherwise reading just the header keys) by chunked key
-filters; ``keys`` (any request with lookups) reads the named records and never deletes anything.
-A windowed entity or a line entity asked for without a window is read whole per company (the full
-history of a reconciliation), like a snapshot. Each completely read scope becomes a ``DeleteScope``;
-a batch with any failed read lands nothing.
+Modes: ``window`` reads ``[start, end)`` per company (plus, where the entity has them, the rows changed
+in those days and the records not finished yet); ``snapshot`` reads the whole entity per company
+(shared entities once); ``lines`` reads the lines of the headers in the window (see lines.py); ``keys``
+(any request with lookups) reads the named records and never deletes anything. A windowed entity asked
+for without a window is read whole per company (the full history of a reconciliation), like a snapshot.
+Each scope read completely becomes a ``DeleteScope``; a batch with any failed read lands nothing.
 """
 
 from __future__ import annotations
@@ -19,36 +20,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from fo_assets.catalog import EntitySpec, spec_for
+from fo_assets.catalog import EntitySpec
 from fo_assets.dynamics import query
 from fo_assets.dynamics.auth import TokenProvider
-from fo_assets.dynamics.batches import BatchSink
-from fo_assets.dynamics.errors import FoError, SchemaError
-from fo_assets.dynamics.metadata import MetadataStore, folder_for
+from fo_assets.dynamics.batches import BatchBuilder
+from fo_assets.dynamics.contract import mismatches
 from fo_assets.dynamics.decode import DecodedPage
-from fo_assets.dynamics.jobs import Job, link_headers
+from fo_assets.dynamics.errors import FoError, SchemaError
+from fo_assets.dynamics.extraction import Extraction, Header, ReadMode, company_clause, header_columns, link_headers
+from fo_assets.dynamics.lines import read_lines
+from fo_assets.dynamics.metadata import MetadataStore, folder_for
 from fo_assets.dynamics.odata import ODataClient, RetryPolicy, Target
-from fo_assets.dynamics.reading import (
-    Cancelled,
-    OnPage,
-    QueryRunner,
-    count_rows,
-    key_filters,
-    narrowed,
-    rows_as_groups,
-)
-from fo_assets.dynamics.schema import EntityPlan, plan_entity
+from fo_assets.dynamics.reading import Cancelled, QueryRunner, exact_matches, key_filters, narrowed
+from fo_assets.dynamics.schema import EntityPlan, EntitySchema, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
-from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, Mode, SharedFolder, new_batch_id
+from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, SharedFolder, new_batch_id
 from fo_assets.settings import Settings
 
-Lookup = tuple[str | None, tuple[tuple[str, str], ...]]
+KeyLookup = tuple[str | None, tuple[tuple[str, str], ...]]  # (company, ((field, value), ...))
+Transform = Callable[[DecodedPage], DecodedPage]
 
 # The shortest sub-window a windowed read is split into. A daily run, a week or a month of backfill is
 # one query per company: the companies keep requests in flight, and splitting would add a part-filled
@@ -61,15 +57,8 @@ MIN_SUBWINDOW_DAYS = 28
 class ExtractRequest:
     spec: EntitySpec
     window: tuple[dt.date, dt.date] | None = None  # [start, end) for windowed entities and lines; None: all
-    lookups: tuple[Lookup, ...] | None = None  # keyed pull: (company, ((field, value), ...))
+    lookups: tuple[KeyLookup, ...] | None = None  # keyed pull
     companies: tuple[str, ...] | None = None  # default: the settings' legal entities
-
-    @property
-    def mode(self) -> Mode:
-        if self.lookups is not None:
-            return "keys"
-        # No window on a windowed entity or on lines: the full history, read like a snapshot.
-        return self.spec.mode if self.window is not None else "snapshot"
 
 
 class ExtractError(FoError):
@@ -87,6 +76,7 @@ class Extractor:
     def __init__(self, settings: Settings, run_id: str, log: logging.Logger | None = None,
                  policy: RetryPolicy | None = None, ledger: Ledger | None = None):
         self._settings = settings
+        self._catalog = settings.catalog
         self._fo = settings.require_fo()
         self._run_id = run_id
         self._log = log or logging.getLogger(__name__)
@@ -98,6 +88,7 @@ class Extractor:
         # With the landing zone archived, the metadata cache is shared there too: run pods start empty.
         shared = SharedFolder(archive, f"_fo_metadata/{folder.name.replace('.', '_')}") if archive else None
         self._metadata = MetadataStore(folder, self._fo.base_url, self._fetch, shared=shared)
+        self._company_ids: dict[str, dict[str, int]] = {}  # lookup entity set -> company -> RecId
         self._totals = Counters()
         self._seconds = 0.0
 
@@ -117,22 +108,16 @@ class Extractor:
     def extract(self, requests: Sequence[ExtractRequest]) -> list[LandedBatch]:
         started = time.monotonic()
         try:
-            self._metadata.prefetch([name for r in requests for name in (r.spec.entity_set, r.spec.parent) if name])
-            plans = [self._plan(r) for r in requests]  # every mismatch surfaces before anything lands
-            jobs = [self._job(r, plan, parent) for r, (plan, parent) in zip(requests, plans)]
-            link_headers(jobs)
             runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)
             with runner, ThreadPoolExecutor(self._fo.max_concurrency, thread_name_prefix="fo-extract") as pool:
+                self._prefetch(requests)
+                jobs = [self._job(request, runner) for request in requests]
+                link_headers(jobs)
                 # Lines wait for their headers: submitting them last means every header is already
                 # running or done when a line worker waits, so the pool cannot deadlock.
-                for job in sorted(jobs, key=lambda j: j.request.mode == "lines"):
-                    for company in job.companies:
-                        if job.request.mode == "lines":
-                            units = [pool.submit(self._guarded, job, company, self._read_lines, job, company, runner)]
-                        else:
-                            units = [pool.submit(self._guarded, job, company, self._read, job, company, f, runner)
-                                     for f in self._filters(job, company)]
-                        job.futures[company] = units
+                for job in sorted(jobs, key=lambda j: j.mode == "lines"):
+                    if not job.sink.failed:
+                        self._submit(job, pool, runner)
                 for job in jobs:
                     for units in job.futures.values():
                         wait(units)
@@ -144,55 +129,137 @@ class Extractor:
             raise ExtractError(failures, batches)
         return batches
 
-    def count(self, spec: EntitySpec, company: str | None, window: tuple[dt.date, dt.date] | None = None,
-              batch: LandedBatch | None = None) -> int:
-        """How many rows F&O holds for one company of what a batch read, by ``$count`` (reconciliation).
+    # -- planning -------------------------------------------------------------------------------------
 
-        Lines count those of the batch's recorded parents (``scope/parents.parquet``), like they were read.
-        """
-        plan = plan_entity(spec, self._metadata.entity(spec.entity_set))
-        parents = batch.parents_path if spec.parent and batch is not None else None
-        return count_rows(self._client, self._fo.odata_root, plan, company, window, parents, self._totals,
-                          time.monotonic() + self._fo.deadline_s)
+    def _prefetch(self, requests: Sequence[ExtractRequest]) -> None:
+        names = []
+        for request in requests:
+            spec = request.spec
+            names += [spec.entity_set, *(n for n in (spec.parent and spec.parent.entity_set,
+                                                     spec.company_lookup and spec.company_lookup.entity_set) if n)]
+        try:
+            self._metadata.prefetch(names)
+        except FoError as error:  # each request meets it again when planned, and fails with it
+            self._log.warning("the tenant's metadata could not be read: %s", error)
 
-    def _plan(self, request: ExtractRequest) -> tuple[EntityPlan, EntityPlan | None]:
+    def _mode(self, request: ExtractRequest) -> ReadMode:
         spec = request.spec
-        if request.window and request.window[1] <= request.window[0]:
-            raise ValueError(f"{spec.entity_set}: empty window {request.window[0]} to {request.window[1]}")
-        plan = plan_entity(spec, self._metadata.entity(spec.entity_set))
-        for _, pairs in request.lookups or ():
-            for name, _value in pairs:
-                if plan.schema.get(name) is None:
-                    raise SchemaError(f"lookup field {name!r} does not exist in the tenant", entity_set=spec.entity_set)
-        parent = None
-        if request.mode == "lines":
-            parent_spec = spec_for(spec.parent or "")
-            parent = plan_entity(parent_spec, self._metadata.entity(parent_spec.entity_set))
-            missing = [k for k in spec.parent_keys if parent.schema.get(k) is None]
-            if missing:
-                raise SchemaError(f"parent key fields {missing} do not exist in {parent_spec.entity_set}",
-                                  entity_set=spec.entity_set)
-        return plan, parent
+        if request.lookups is not None:
+            return "keys"
+        if spec.parent and spec.parent.inherit:
+            return "lines"  # they land only with their header's columns, whatever the window
+        if request.window is None:
+            return "snapshot"
+        return self._catalog.mode_of(spec)
 
-    def _job(self, request: ExtractRequest, plan: EntityPlan, parent: EntityPlan | None) -> Job:
-        spec = request.spec
-        companies: tuple[str | None, ...]
-        if spec.company_field is None:
-            companies = (None,)
-        elif request.lookups is not None:
-            companies = tuple(dict.fromkeys(c.lower() if c else None for c, _ in request.lookups))
-        else:
-            companies = tuple(c.lower() for c in (request.companies or self._fo.legal_entities))
-        window = [d.isoformat() for d in request.window] if request.window and request.mode != "snapshot" else None
+    def _job(self, request: ExtractRequest, runner: QueryRunner) -> Extraction:
+        """The extraction of one request; a request that cannot be planned gets a failed batch."""
+        spec, mode = request.spec, self._mode(request)
+        companies = self._companies(request, mode)
+        window = [d.isoformat() for d in request.window] if request.window and mode in ("window", "lines") else None
+        # Lines read for every company at once still land per company (their headers').
+        landed = [c for c in companies if c] or (list(request.companies or self._fo.legal_entities)
+                                                 if spec.company_field and mode == "lines" else [])
         manifest = Manifest(
             batch_id=new_batch_id(), entity_set=spec.entity_set, table=spec.table, run_id=self._run_id,
-            mode=request.mode, key_columns=list(spec.key_columns), company_field=spec.company_field,
-            companies=[c for c in companies if c], window=window,
+            mode=mode, key_columns=list(spec.key_columns), company_field=spec.company_field,
+            companies=landed, window=window,
         )
-        sink = BatchSink(self._ledger.new_writer(manifest), plan, self._settings.dimensions)
-        return Job(request, plan, sink, companies, parent, keys={c: [] for c in companies})
+        writer = self._ledger.new_writer(manifest)
+        try:
+            plan, header, company_ids = self._plan(request, mode, runner)
+        except FoError as error:
+            failed = BatchBuilder(writer, EntityPlan(spec, EntitySchema(spec.entity_set, "", spec.keys, ()), ()),
+                                  self._settings.dimensions)
+            failed.fail(error)
+            return Extraction(request, mode, failed.plan, failed, companies)
+        sink = BatchBuilder(writer, plan, self._settings.dimensions)
+        return Extraction(request, mode, plan, sink, companies, company_ids, header,
+                          keys={c: [] for c in companies})
 
-    def _guarded(self, job: Job, company: str | None, read: Callable[..., None], *args: object) -> None:
+    def _companies(self, request: ExtractRequest, mode: ReadMode) -> tuple[str | None, ...]:
+        spec = request.spec
+        if mode == "keys":
+            if spec.company_field is None:
+                return (None,)
+            return tuple(dict.fromkeys(c.lower() if c else None for c, _ in request.lookups or ()))
+        if spec.company_field is None or (mode == "lines" and spec.company_filter_field is None):
+            return (None,)  # shared, or lines read for every company's headers at once
+        return tuple(c.lower() for c in (request.companies or self._fo.legal_entities))
+
+    def _plan(self, request: ExtractRequest, mode: ReadMode, runner: QueryRunner
+              ) -> tuple[EntityPlan, Header | None, Mapping[str, int]]:
+        spec = request.spec
+        problems = mismatches(spec, self._metadata.entity)
+        if problems:
+            raise SchemaError("the catalog entry does not match the tenant's metadata: " + "; ".join(problems),
+                              entity_set=spec.entity_set)
+        schema = self._metadata.entity(spec.entity_set)
+        if mode == "keys":
+            for _, pairs in request.lookups or ():
+                for name, _value in pairs:
+                    if schema.get(name) is None:
+                        raise SchemaError(f"lookup field {name!r} does not exist in the tenant",
+                                          entity_set=spec.entity_set)
+            if spec.parent and spec.parent.inherit:
+                raise SchemaError(f"lines are read with their {spec.parent.entity_set} header (their "
+                                  f"{', '.join(spec.parent.inherit)} come from it): refresh the header instead",
+                                  entity_set=spec.entity_set)
+        companies = tuple(c.lower() for c in (request.companies or self._fo.legal_entities))
+        company_ids = self._ids(spec, companies, runner) if spec.company_lookup else {}
+        header = None
+        derived = []
+        if spec.company_lookup and spec.company_field:
+            derived.append(pa.field(spec.company_field, pa.string()))
+        if mode == "lines" and spec.parent:
+            header = self._header(spec, companies, runner)
+            types = {f.name: f.type for f in (*header.plan.arrow_schema, *_derived_of(header))}
+            derived += [pa.field(name, types[name]) for name in spec.parent.inherit if name in types]
+        return plan_entity(spec, schema, tuple(derived)), header, company_ids
+
+    def _header(self, lines: EntitySpec, companies: tuple[str, ...], runner: QueryRunner) -> Header:
+        assert lines.parent is not None
+        spec = self._catalog.spec_for(lines.parent.entity_set)
+        problems = mismatches(spec, self._metadata.entity)
+        if problems:
+            raise SchemaError(f"its header entity {spec.entity_set} does not match the tenant's metadata: "
+                              + "; ".join(problems), entity_set=lines.entity_set)
+        schema = self._metadata.entity(spec.entity_set)
+        fields = [n for n in (*header_columns(lines, spec), spec.company_filter_field) if n and schema.get(n)]
+        plan = narrowed(plan_entity(spec, schema), fields)
+        ids = self._ids(spec, companies, runner) if spec.company_lookup else {}
+        return Header(spec, plan, companies if spec.company_field else (None,), ids)
+
+    def _ids(self, spec: EntitySpec, companies: tuple[str, ...], runner: QueryRunner) -> dict[str, int]:
+        """company -> the RecId that names it in the entity the spec's company is looked up in."""
+        lookup = spec.company_lookup
+        assert lookup is not None
+        cached = self._company_ids.get(lookup.entity_set, {})
+        if not set(companies) <= set(cached):
+            target = self._catalog.spec_for(lookup.entity_set)
+            plan = narrowed(plan_entity(target, self._metadata.entity(lookup.entity_set)),
+                            [lookup.company_field, lookup.key])
+            filter = query.any_of(*(query.company_filter(lookup.company_field, c) for c in companies))
+            table = runner.collect(plan, None, filter, self._totals)
+            cached = {**cached, **dict(zip(table.column(lookup.company_field).to_pylist(),
+                                           table.column(lookup.key).to_pylist()))}
+            self._company_ids[lookup.entity_set] = cached
+        return cached
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _submit(self, job: Extraction, pool: ThreadPoolExecutor, runner: QueryRunner) -> None:
+        for company in job.companies:
+            if job.mode == "lines":
+                units = [pool.submit(self._guarded, job, company, read_lines, job, company, runner,
+                                     self._lines_read(runner), self._parallelism(job))]
+            else:
+                units = [pool.submit(self._guarded, job, company, self._read, job, company, filter, runner,
+                                     transform, scope)
+                         for filter, transform, scope in self._reads(job, company)]
+            job.futures[company] = units
+
+    def _guarded(self, job: Extraction, company: str | None, read: Callable[..., None], *args: object) -> None:
         """Run one read of a request; failures fail the job's batch, never the pool."""
         try:
             read(*args)
@@ -205,78 +272,77 @@ class Extractor:
             job.sink.fail(FoError(f"unexpected {type(error).__name__}: {error}", entity_set=job.plan.spec.entity_set,
                                   company=company))
 
-    def _read(self, job: Job, company: str | None, filter: str | None, runner: QueryRunner) -> None:
-        runner.run(job.plan, company, filter, self._writer(job, company), job.sink.counters,
-                   lambda: job.sink.failed, job.sink.query)
+    def _read(self, job: Extraction, company: str | None, filter: str | None, runner: QueryRunner,
+              transform: Transform | None = None, scope: bool = True) -> None:
+        result = runner.run(job.plan, company, filter, self._writer(job, company, transform), job.sink.counters,
+                            lambda: job.sink.failed, prove=scope)
+        job.sink.query(result.url)
+        if scope:
+            job.sink.record(result)
 
-    def _filters(self, job: Job, company: str | None) -> list[str | None]:
+    def _lines_read(self, runner: QueryRunner) -> Callable[..., None]:
+        def read(job: Extraction, company: str | None, filter: str | None, transform: Transform | None) -> None:
+            self._read(job, company, filter, runner, transform)
+        return read
+
+    def _reads(self, job: Extraction, company: str | None) -> list[tuple[str | None, Transform | None, bool]]:
+        """(filter, page transform, counts towards the delete scope) of every query of one company."""
         request, spec = job.request, job.plan.spec
-        if request.lookups is not None:
+        clause = company_clause(spec, company, job.company_ids)
+        if job.mode == "keys":
             shared = spec.company_field is None
-            groups = [pairs for c, pairs in request.lookups if shared or (c.lower() if c else None) == company]
-            return list(key_filters(job.plan, company, groups))
-        company_clause = query.company_filter(spec.company_field, company) if company and spec.company_field else None
-        if request.mode == "window" and request.window:
+            groups = [pairs for c, pairs in request.lookups or () if shared or (c.lower() if c else None) == company]
+            exact = _exact(job, groups)
+            return [(f, exact, False) for f in key_filters(job.plan, clause, groups)]
+        if job.mode == "window" and request.window:
             start, end = request.window
+            window, changed = job.plan.field(spec.window_field or ""), spec.changed_field
             # A long window (a backfill) is read as several sub-windows at once: on F&O, as on any
             # remote server, throughput comes from concurrent requests, within the throttle budget. Each
             # sub-window ends on a part-filled page, one more request, so only long ones are split.
             parts = min(self._parallelism(job), (end - start).days // MIN_SUBWINDOW_DAYS)
-            return [query.and_all(company_clause, query.window_filter(spec.window_field or "", first, last))
-                    for first, last in query.split_window(start, end, parts)]
-        return [company_clause]
+            reads: list[tuple[str | None, Transform | None, bool]] = [
+                (query.and_all(clause, query.any_of(
+                    query.window_filter(window, first, last),
+                    query.window_filter(job.plan.field(changed), first, last) if changed else None,
+                )), None, True)
+                for first, last in query.split_window(start, end, parts)
+            ]
+            if spec.open_states:
+                status = job.plan.field(spec.open_states.field)
+                reads.append((query.and_all(clause, query.not_in(status, spec.open_states.finished)), None, False))
+            return reads
+        return [(clause, None, True)]
 
-    def _parallelism(self, job: Job) -> int:
+    def _parallelism(self, job: Extraction) -> int:
         """Concurrent reads per company that keep every worker busy: the budget still bounds requests."""
         return -(-self._fo.max_concurrency // len(job.companies))
 
-    def _writer(self, job: Job, company: str | None) -> OnPage:
+    def _writer(self, job: Extraction, company: str | None, transform: Transform | None):
         def on_page(page: DecodedPage, url: str, extracted_at: dt.datetime) -> None:
-            job.sink.write(page, url, company, extracted_at)
+            if transform is not None:
+                page = transform(page)
+            landed = job.sink.write(page, url, company, extracted_at)
             if job.key_fields:
-                job.keys[company].append(page.table.select(list(job.key_fields)))
+                job.keys[company].append(landed.select(list(job.key_fields)))
         return on_page
 
-    def _read_lines(self, job: Job, company: str | None, runner: QueryRunner) -> None:
-        spec, parent = job.plan.spec, job.parent
-        assert parent is not None and job.request.window is not None
-        parent_company = parent.spec.company_field
-        key_fields = ([parent_company] if parent_company else []) + list(spec.parent_keys)
-        if job.header is not None:
-            wait(job.header.futures[company])
-            if job.header.sink.error is not None:
-                raise FoError(f"the {parent.spec.entity_set} read failed, so its lines were not read: "
-                              f"{job.header.sink.error.reason}", entity_set=spec.entity_set, company=company)
-            tables = [t.select(key_fields) for t in job.header.keys.get(company, [])]
-            parents = pa.concat_tables(tables) if tables else narrowed(parent, key_fields).arrow_schema.empty_table()
-        else:
-            window = query.window_filter(parent.spec.window_field or "", *job.request.window)
-            clause = query.company_filter(parent_company, company) if company and parent_company else None
-            parents = runner.collect(narrowed(parent, key_fields), company, query.and_all(clause, window),
-                                     job.sink.counters, lambda: job.sink.failed, job.sink.query)
-        if parent_company and spec.company_field and parent_company != spec.company_field:
-            parents = parents.rename_columns([spec.company_field, *spec.parent_keys])
-        job.keys[company] = [parents]
-        filters = key_filters(job.plan, company, rows_as_groups(parents, spec.parent_keys))
-        # A backfill's headers make hundreds of key chunks: read them concurrently like sub-windows
-        # (a pool of its own, as waiting on the outer pool from inside it could deadlock).
-        with ThreadPoolExecutor(self._parallelism(job), thread_name_prefix="fo-lines") as chunks:
-            for done in [chunks.submit(self._read, job, company, f, runner) for f in filters]:
-                done.result()
+    # -- finishing ------------------------------------------------------------------------------------
 
-    def _finish(self, job: Job) -> LandedBatch:
+    def _finish(self, job: Extraction) -> LandedBatch:
         request, spec = job.request, job.plan.spec
         scopes: list[DeleteScope] = []
         parents = None
-        if request.mode == "window" and request.window:
+        if job.mode == "window" and request.window:
             start, end = (d.isoformat() for d in request.window)
-            scopes = [DeleteScope("window", c, spec.window_field, start, end) for c in job.companies]
-        elif request.mode == "snapshot":
-            scopes = [DeleteScope("company", c) for c in job.companies]
-        elif request.mode == "lines":
-            scopes = [DeleteScope("parents")]
+            scopes = [DeleteScope("window", c, spec.window_field, start, end) for c in job.companies
+                      if self._complete(job, c)]
+        elif job.mode == "snapshot":
+            scopes = [DeleteScope("company", c) for c in job.companies if self._complete(job, c)]
+        elif job.mode == "lines" and self._complete(job, None):
             tables = [t for c in job.companies for t in job.keys.get(c, [])]
             parents = pa.concat_tables(tables) if tables else None
+            scopes = [DeleteScope("parents")]
         self._totals.add(**job.sink.counters.as_dict())
         if job.sink.unexpected:
             self._log.warning("%s sent fields its cached metadata does not list (%s): the metadata is refreshed "
@@ -286,8 +352,35 @@ class Extractor:
         manifest = batch.manifest
         self._log.info("%s: %s, %d rows, %d pages, %d requests (batch %s)", spec.entity_set, manifest.status,
                        manifest.row_count, manifest.stats["pages"], manifest.stats["requests"], manifest.batch_id)
+        if manifest.stats.get("lines_without_header"):
+            self._log.info("%s: %d lines of headers outside this read were not landed (they land with their "
+                           "headers)", spec.entity_set, manifest.stats["lines_without_header"])
         return batch
+
+    def _complete(self, job: Extraction, company: str | None) -> bool:
+        if job.sink.complete(company):
+            return True
+        self._log.warning("%s%s: a read of several pages returned a different number of rows than F&O counts "
+                          "for it (rows changed while paging): no deletes are flagged for it this run",
+                          job.plan.spec.entity_set, f" ({company})" if company else "")
+        return False
 
     def _fetch(self, url: str, entity_set: str | None, accept: str) -> bytearray:
         return self._client.get(url, Target(entity_set), self._totals, time.monotonic() + self._fo.deadline_s, accept)
 
+
+def _derived_of(header: Header) -> list[pa.Field]:
+    spec = header.spec
+    return [pa.field(spec.company_field, pa.string())] if spec.company_lookup and spec.company_field else []
+
+
+def _exact(job: Extraction, groups: list[tuple[tuple[str, str], ...]]) -> Transform | None:
+    """Keep only exact matches when a looked-up text holds ``*``, which F&O reads as a wildcard."""
+    typed = [[(job.plan.field(name), value) for name, value in group] for group in groups]
+    if not any("*" in str(value) for group in typed for field, value in group if field.kind == "string"):
+        return None
+
+    def keep(page: DecodedPage) -> DecodedPage:
+        return DecodedPage(exact_matches(page.table, typed), page.next_link, page.unexpected)
+
+    return keep

@@ -1,14 +1,17 @@
 """The tenant's metadata, fetched rarely and cached on disk per environment.
 
 ``$metadata`` is very large on a real tenant (tens of MB of EDMX): it is parsed once as a stream into a
-compact JSON index of every entity set (keys, properties, Edm types, precision and scale) and refetched
-only when older than the freshness bound, or when an entity set is asked for that the cached copy does
-not have. The X++ data types come from the metadata service ``/Metadata/PublicEntities``, cached the same
-way: a run asks for all the entities it reads at once (``prefetch``: one ``$filter`` request), a lone
-lookup for one (``PublicEntities('<public name>')``). Files are written atomically so concurrent runs
-never read half a file.
+compact JSON index of every entity set (keys, properties, Edm types, precision and scale, X++ type) and
+refetched only when older than the freshness bound, or when an entity set is asked for that the cached
+copy does not have. The X++ type tells a date-only field from an instant (both are Edm.DateTimeOffset):
+F&O's EDMX carries it on every property as the ``Microsoft.Dynamics.OData.Core.V1.AXType`` annotation,
+so one ``$metadata`` request a day per tenant is all a run needs. Only where the annotation is missing
+does the metadata service ``/Metadata/PublicEntities`` tell it, cached the same way: a run asks for all
+the entities it reads at once (``prefetch``: one ``$filter`` request), a lone lookup for one
+(``PublicEntities('<public name>')``). Files are written atomically so concurrent runs never read half
+a file.
 
-Layout: ``<home>/metadata/<host>/edmx.json`` and ``.../public.json``. With a ``SharedCache`` (production:
+Layout: ``<home>/metadata/<host>/edmx.v2.json`` and ``.../public.json``. With a ``SharedCache`` (production:
 a folder in the landing archive's volume) the same files are shared by every machine: a run pod that
 starts with an empty home takes them from there instead of fetching tens of MB of EDMX from F&O again.
 """
@@ -33,7 +36,9 @@ from fo_assets.dynamics.schema import EntitySchema, FieldInfo, field_kind, unkno
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=24)
-PREFETCH_CHUNK = 20  # public names per metadata-service request: keeps the URL well under any limit
+PREFETCH_CHUNK = 20
+AX_TYPE_TERM = "Microsoft.Dynamics.OData.Core.V1.AXType"
+EDMX_CACHE = "edmx.v2.json"  # v2: properties carry the X++ type  # public names per metadata-service request: keeps the URL well under any limit
 Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set or None, accept) -> body
 
 
@@ -64,10 +69,13 @@ class MetadataStore:
         described = edmx["entity_sets"].get(entity_set)
         if described is None:
             raise unknown_entity_set(entity_set, edmx["entity_sets"])
-        data_types = self._data_types(entity_set, described["type"])
+        properties = described["properties"]
+        data_types = {name: ax for name, _, _, _, ax, _ in properties if ax}
+        if _lacks_ax_types(properties):
+            data_types = self._data_types(entity_set, described["type"])
         fields = tuple(
             FieldInfo(name, edm_type, field_kind(edm_type, is_enum, data_types.get(name)), precision, scale)
-            for name, edm_type, precision, scale, is_enum in described["properties"]
+            for name, edm_type, precision, scale, _, is_enum in properties
         )
         return EntitySchema(entity_set, described["type"], tuple(described["keys"]), fields)
 
@@ -79,7 +87,9 @@ class MetadataStore:
         wanted: dict[str, str] = {}  # public name -> entity set
         for name in dict.fromkeys(entity_sets):
             cached = self._public.get(name)
-            if name in known and not (cached and self._fresh(cached["fetched_at"])):
+            if name in known and _lacks_ax_types(known[name]["properties"]) and not (
+                cached and self._fresh(cached["fetched_at"])
+            ):
                 wanted[known[name]["type"]] = name
         if len(wanted) < 2:
             return
@@ -102,21 +112,21 @@ class MetadataStore:
 
     def invalidate(self) -> None:
         """Force a refetch on next use: the tenant sent fields the cached metadata does not know."""
-        for name in ("edmx.json", "public.json"):
+        for name in (EDMX_CACHE, "public.json"):
             (self.folder / name).unlink(missing_ok=True)
         self._edmx, self._public = None, {}
         self._shared = None  # as stale as ours: the refetched copy is shared by the next store
 
     def _entity_sets(self, force: bool = False) -> dict[str, Any]:
         if self._edmx is None and not force:
-            cached = self._load("edmx.json")
+            cached = self._load(EDMX_CACHE)
             if cached and self._fresh(cached["fetched_at"]):
                 self._edmx = cached
         if self._edmx is None or force:
             body = self._fetch(f"{self._base_url}/data/$metadata", None, "application/xml")
             self._edmx = {"fetched_at": _now().isoformat(), "entity_sets": parse_edmx(body)}
             self._refreshed = True
-            self._save("edmx.json", self._edmx)
+            self._save(EDMX_CACHE, self._edmx)
         return self._edmx
 
     def _data_types(self, entity_set: str, public_name: str) -> dict[str, str]:
@@ -164,6 +174,11 @@ class MetadataStore:
             log.warning("the shared metadata cache could not be written (%s): %s", name, exc)
 
 
+def _lacks_ax_types(properties: list[list[Any]]) -> bool:
+    """Whether some date-time property has no X++ type in the EDMX (date or instant cannot be told)."""
+    return any(edm_type == "Edm.DateTimeOffset" and not ax for _, edm_type, _, _, ax, _ in properties)
+
+
 def _types_of(described: Any) -> dict[str, str] | None:
     """{field: X++ DataType} of one public entity as the metadata service describes it."""
     try:
@@ -178,7 +193,7 @@ def folder_for(home: Path, base_url: str) -> Path:
 
 
 def parse_edmx(body: bytes | bytearray) -> dict[str, dict[str, Any]]:
-    """{entity set: {type, keys, properties: [[name, edm type, precision, scale, is enum]]}}, streamed."""
+    """{entity set: {type, keys, properties: [[name, edm type, precision, scale, X++ type, is enum]]}}, streamed."""
     types: dict[str, dict[str, Any]] = {}
     enums: set[str] = set()
     sets: dict[str, str] = {}
@@ -192,7 +207,7 @@ def parse_edmx(body: bytes | bytearray) -> dict[str, dict[str, Any]]:
         if tag == "EntityType":
             keys = [ref.get("Name") for ref in element.iter() if ref.tag.endswith("}PropertyRef")]
             properties = [
-                [p.get("Name"), p.get("Type"), _number(p.get("Precision")), _number(p.get("Scale"))]
+                [p.get("Name"), p.get("Type"), _number(p.get("Precision")), _number(p.get("Scale")), _ax_type(p)]
                 for p in element
                 if p.tag.endswith("}Property")
             ]
@@ -212,6 +227,14 @@ def parse_edmx(body: bytes | bytearray) -> dict[str, dict[str, Any]]:
         properties = [[*p, p[1] in enums] for p in described["properties"]]
         entity_sets[name] = {"type": described["type"], "keys": described["keys"], "properties": properties}
     return entity_sets
+
+
+def _ax_type(prop: ET.Element) -> str | None:
+    """``Date`` from ``<Annotation Term="...AXType" EnumMember="...AXType/Date"/>`` under a property."""
+    for child in prop:
+        if child.tag.endswith("}Annotation") and child.get("Term") == AX_TYPE_TERM:
+            return (child.get("EnumMember") or "").rsplit("/", 1)[-1] or None
+    return None
 
 
 def _number(value: str | None) -> int | None:

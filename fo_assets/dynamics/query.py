@@ -1,10 +1,12 @@
 """OData query text for F&O: filters, literals, key chunks and URLs. Pure functions, no I/O.
 
-F&O quirks this encodes (REFERENCE.md section 1): without ``cross-company=true`` only the service
-user's default company comes back, so it is always sent and the company is filtered explicitly;
-date-time literals are unquoted; strings are single-quoted with ``'`` doubled; enum literals carry their
+F&O quirks this encodes (docs/fo-odata.md): without ``cross-company=true`` only the service user's
+default company comes back, so it is always sent and the company is filtered explicitly; date-time
+literals are unquoted; an X++ date compared with a date-time literal is converted in a way Microsoft does
+not document, so date bounds sit at noon UTC, the time F&O stores dates at, where any time-zone shift
+still lands on the same day; strings are single-quoted with ``'`` doubled; enum literals carry their
 qualified type name; there is no ``in`` operator, so key lookups are ``or`` chains of ``and`` groups,
-chunked so no URL grows past what the front end accepts.
+chunked so no request exceeds the URL length or the filter node count an OData server accepts.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from fo_assets.dynamics.schema import FieldInfo
 # holding '&', '#', '+' or '%' cannot end the option or change its meaning.
 _SAFE = "'(),:*/"
 MAX_FILTER_CHARS = 2_000
+# ASP.NET OData refuses a $filter of more than MaxNodeCount nodes (100 by default): each comparison is
+# three nodes (operator, property, literal) and each and/or/not one more. Kept a little under the limit.
+MAX_FILTER_NODES = 90
+COMPARISON_NODES = 3
 
 
 def encoded(text: str) -> str:
@@ -75,15 +81,42 @@ def eq(field: FieldInfo, value: object) -> str:
 
 
 def company_filter(field: str, company: str) -> str:
-    # dataAreaId values come back lowercase; events may carry them in either case.
+    # F&O compares strings case-insensitively; companies are written lower case, as dataAreaId comes back.
     return f"{field} eq {quote_string(company.lower())}"
 
 
-def window_filter(field: str, start: dt.date, end: dt.date) -> str:
+def day_bound(day: dt.date, field: FieldInfo) -> str:
+    """The literal that starts ``day`` for a date field (noon, see above) or an instant (midnight UTC)."""
+    return f"{day.isoformat()}T{'12' if field.kind == 'date' else '00'}:00:00Z"
+
+
+def window_filter(field: FieldInfo, start: dt.date, end: dt.date) -> str:
     """Half-open days ``[start, end)``: consecutive windows never overlap or leave a gap."""
     if end <= start:
-        raise ValueError(f"empty window for {field}: {start} to {end}")
-    return f"{field} ge {start.isoformat()}T00:00:00Z and {field} lt {end.isoformat()}T00:00:00Z"
+        raise ValueError(f"empty window for {field.name}: {start} to {end}")
+    return f"{field.name} ge {day_bound(start, field)} and {field.name} lt {day_bound(end, field)}"
+
+
+def not_in(field: FieldInfo, values: Sequence[str]) -> str:
+    """``field`` is none of ``values`` (enum fields take only eq/ne, so a chain of ne)."""
+    return " and ".join(f"{field.name} ne {literal(v, field)}" for v in values)
+
+
+def any_of(*clauses: str | None) -> str | None:
+    present = [c for c in clauses if c]
+    if len(present) < 2:
+        return present[0] if present else None
+    return " or ".join(f"({c})" for c in present)
+
+
+def nodes(clause: str | None) -> int:
+    """The filter nodes of a clause this module wrote without string literals (company, window, state
+    filters): its comparisons and the and/or between them. Key groups are counted by ``key_chunks``."""
+    if not clause:
+        return 0
+    words = clause.replace("(", " ").replace(")", " ").split()
+    comparisons = sum(word in ("eq", "ne", "gt", "ge", "lt", "le") for word in words)
+    return comparisons * COMPARISON_NODES + sum(word in ("and", "or", "not") for word in words)
 
 
 def split_window(start: dt.date, end: dt.date, parts: int) -> list[tuple[dt.date, dt.date]]:
@@ -108,25 +141,35 @@ def _is_atomic(clause: str) -> bool:
 
 
 def key_chunks(
-    groups: Iterable[Sequence[tuple[FieldInfo, object]]], max_chars: int = MAX_FILTER_CHARS
+    groups: Iterable[Sequence[tuple[FieldInfo, object]]],
+    *,
+    max_chars: int = MAX_FILTER_CHARS,
+    max_nodes: int = MAX_FILTER_NODES,
 ) -> list[str]:
-    """``(a eq 'x' and b eq 'y') or (...)`` chains, each at most ``max_chars`` once URL-encoded.
+    """``(a eq 'x' and b eq 'y') or (...)`` chains, each within ``max_chars`` once URL-encoded and within
+    ``max_nodes`` filter nodes (the caller passes what its other clauses leave of the node budget).
 
-    Identical groups are sent once. A single group longer than the bound still goes alone: it cannot
-    be split, and F&O's own limit is well above our bound.
+    Identical groups are sent once. A single group over the bounds still goes alone: it cannot be split.
     """
-    clauses = dict.fromkeys("(" + " and ".join(eq(f, v) for f, v in group) + ")" for group in groups)
+    # clause -> its nodes: each comparison, and the ands between them
+    clauses = {
+        "(" + " and ".join(eq(f, v) for f, v in group) + ")": len(group) * (COMPARISON_NODES + 1) - 1
+        for group in map(tuple, groups)
+    }
     chunks: list[str] = []
     current: list[str] = []
-    size = 0
-    for clause in clauses:
-        cost = len(encoded(clause)) + (len(encoded(" or ")) if current else 0)
-        if current and size + cost > max_chars:
+    size = count = 0
+    for clause, weight in clauses.items():
+        cost = len(encoded(clause))
+        if current:
+            cost, weight = cost + len(encoded(" or ")), weight + 1
+        if current and (size + cost > max_chars or count + weight > max_nodes):
             chunks.append(" or ".join(current))
-            current, size = [], 0
-            cost = len(encoded(clause))
+            current, size, count = [], 0, 0
+            cost, weight = len(encoded(clause)), clauses[clause]
         current.append(clause)
         size += cost
+        count += weight
     if current:
         chunks.append(" or ".join(current))
     return chunks

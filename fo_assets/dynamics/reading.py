@@ -1,9 +1,14 @@
-"""Running one OData query to the end, page by page, and the filters the extraction modes need.
+"""Running one OData query to the end, page by page, and proving the read complete.
 
-Paging is server-driven unless the catalog gives the entity a page size: then it is client-driven
-(``$top``/``$skip`` with ``$orderby`` over the full key, for wide entities whose 10,000-row server
-pages would be tens of MB each). A client page still follows any nextLink the server adds, and a page
-shorter than asked ends the query.
+Every query orders by the entity's key: F&O pages by offset, and without an order over a unique key SQL
+Server may return rows in a different order for each page, so an offset read skips some rows and
+repeats others. Paging is server-driven unless the catalog gives the entity a page size: then it is
+client-driven (``$top``/``$skip``), for wide entities whose 10,000-row server pages would be tens of MB
+each. A client page still follows any nextLink the server adds, and a page shorter than asked ends it.
+
+A read that took one page is complete by construction. A read of several pages is complete when the
+distinct keys it returned equal F&O's own ``$count`` of the same query, asked once it ended (rows added
+or removed while paging make them differ); only a complete read may flag deletes.
 """
 
 from __future__ import annotations
@@ -11,19 +16,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from fo_assets.dynamics import query
 from fo_assets.dynamics.decode import DecodedPage, PageDecoder
-from fo_assets.dynamics.errors import SchemaError
 from fo_assets.dynamics.odata import ODataClient, Target
-from fo_assets.dynamics.schema import EntityPlan
+from fo_assets.dynamics.schema import EntityPlan, FieldInfo
 from fo_assets.dynamics.throttle import Counters
 
 OnPage = Callable[[DecodedPage, str, dt.datetime], None]
@@ -31,6 +34,22 @@ OnPage = Callable[[DecodedPage, str, dt.datetime], None]
 
 class Cancelled(Exception):
     """Another worker of the same batch failed: stop reading, the batch will not land."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """What one query read, and F&O's count of it when it took several pages."""
+
+    url: str
+    company: str | None
+    rows: int
+    distinct: int
+    pages: int
+    source_count: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.source_count is None or self.source_count == self.distinct
 
 
 class QueryRunner:
@@ -58,43 +77,63 @@ class QueryRunner:
         on_page: OnPage,
         counters: Counters,
         cancelled: Callable[[], bool] = lambda: False,
-        on_query: Callable[[str], None] = lambda url: None,
-    ) -> int:
-        """Read every row of one query into ``on_page``; returns the number of rows."""
+        *,
+        prove: bool = True,
+    ) -> QueryResult:
+        """Read every row of one query into ``on_page``; the result says whether the read was complete
+        (``prove=False``: a read no delete depends on, for which F&O's count is not asked)."""
         decoder = PageDecoder(plan)
+        keys = [name for name in plan.order_by if name in plan.select_names]
+        seen: list[pa.Table] = []
         size = plan.spec.page_size
-        select = plan.select_option
+        first = query.entity_url(self._root, plan.spec.entity_set, filter=filter, select=plan.select_option,
+                                 orderby=plan.order_by, top=size)
+        rows = pages = 0
+
+        def take(page: DecodedPage, page_url: str, at: dt.datetime) -> None:
+            nonlocal rows, pages
+            rows += page.table.num_rows
+            pages += 1
+            seen.append(page.table.select(keys))
+            on_page(page, page_url, at)
+
         if size is None:
-            url = query.entity_url(self._root, plan.spec.entity_set, filter=filter, select=select)
-            on_query(url)
-            return self._pages(url, plan, decoder, company, on_page, counters, cancelled)
-        total = skip = 0
-        while True:
-            url = query.entity_url(
-                self._root, plan.spec.entity_set,
-                filter=filter, select=select, orderby=plan.order_by, top=size, skip=skip,
-            )
-            if skip == 0:
-                on_query(url)
-            rows = self._pages(url, plan, decoder, company, on_page, counters, cancelled)
-            total += rows
-            # Fewer rows than asked: the end. More: the server paged the whole rest itself by nextLink.
-            if rows != size:
-                return total
-            skip += size
+            self._pages(first, plan, decoder, company, take, counters, cancelled)
+        else:
+            skip = 0
+            while True:
+                url = first if skip == 0 else query.entity_url(
+                    self._root, plan.spec.entity_set, filter=filter, select=plan.select_option,
+                    orderby=plan.order_by, top=size, skip=skip)
+                before = rows
+                self._pages(url, plan, decoder, company, take, counters, cancelled)
+                # Fewer rows than asked: the end. More: the server paged the whole rest itself by nextLink.
+                if rows - before != size:
+                    break
+                skip += size
+        if pages <= 1 or not prove:
+            return QueryResult(first, company, rows, rows, pages)
+        distinct = pa.concat_tables(seen).group_by(keys).aggregate([]).num_rows if keys else rows
+        return QueryResult(first, company, rows, distinct, pages, self.count(plan, company, filter, counters))
+
+    def count(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters) -> int:
+        """F&O's ``$count`` of a query's rows."""
+        url = query.entity_url(self._root, plan.spec.entity_set, filter=filter, count=True)
+        body = self._client.get(url, Target(plan.spec.entity_set, company), counters, self._deadline, "text/plain")
+        return int(body.decode("utf-8-sig").strip())
 
     def collect(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters,
-                cancelled: Callable[[], bool] = lambda: False,
-                on_query: Callable[[str], None] = lambda url: None) -> pa.Table:
-        """A small query's rows as one table (parent keys): never use it for an entity's data."""
+                cancelled: Callable[[], bool] = lambda: False) -> pa.Table:
+        """A small query's rows as one table (header keys): never use it for an entity's data."""
         tables: list[pa.Table] = []
-        self.run(plan, company, filter, lambda page, url, at: tables.append(page.table), counters, cancelled, on_query)
+        self.run(plan, company, filter, lambda page, url, at: tables.append(page.table), counters, cancelled,
+                 prove=False)
         return pa.concat_tables(tables) if tables else plan.arrow_schema.empty_table()
 
     def _pages(self, url: str, plan: EntityPlan, decoder: PageDecoder, company: str | None, on_page: OnPage,
-               counters: Counters, cancelled: Callable[[], bool]) -> int:
-        rows = 0
+               counters: Counters, cancelled: Callable[[], bool]) -> None:
         target = Target(plan.spec.entity_set, company)
+
         def decode(body: bytearray, page_url: str) -> DecodedPage:
             return self._cpu.submit(decoder.decode, body, url=page_url, company=company).result()
 
@@ -102,54 +141,53 @@ class QueryRunner:
             if cancelled():
                 raise Cancelled()
             self._cpu.submit(on_page, page, page_url, dt.datetime.now(dt.timezone.utc)).result()
-            rows += page.table.num_rows
-        return rows
 
 
 def narrowed(plan: EntityPlan, fields: Sequence[str]) -> EntityPlan:
-    """The same entity read with only ``fields`` selected (key columns for line lookups)."""
-    return dataclasses.replace(plan, select=tuple(plan.field(name) for name in fields))
+    """The same entity read with only its key and ``fields`` selected (header keys for line reads)."""
+    names = dict.fromkeys([*plan.order_by, *fields])
+    return dataclasses.replace(plan, select=tuple(plan.field(name) for name in names), derived=())
 
 
-def key_filters(plan: EntityPlan, company: str | None, groups: Iterable[Sequence[tuple[str, object]]]) -> list[str]:
-    """Company filter AND one chunk of ``(a eq x and b eq y) or ...`` per URL."""
-    typed = [[(_field(plan, name), value) for name, value in group] for group in groups]
-    company_field = plan.spec.company_field
-    company_clause = query.company_filter(company_field, company) if company and company_field else None
-    return [query.and_all(company_clause, chunk) or chunk for chunk in query.key_chunks(typed)]
+def key_filters(plan: EntityPlan, base: str | None, groups: Iterable[Sequence[tuple[str, object]]]) -> list[str]:
+    """``base`` AND one chunk of ``(a eq x and b eq y) or ...`` per request, every request within the
+    filter's character and node bounds."""
+    typed = [[(plan.field(name), value) for name, value in group] for group in groups]
+    budget = query.MAX_FILTER_NODES - (query.nodes(base) + 1 if base else 0)
+    return [query.and_all(base, chunk) or chunk for chunk in query.key_chunks(typed, max_nodes=budget)]
 
 
-def _field(plan: EntityPlan, name: str):
-    found = plan.schema.get(name)
-    if found is None:
-        raise SchemaError(f"lookup field {name!r} does not exist in the tenant", entity_set=plan.spec.entity_set)
-    return found
-
-
-def rows_as_groups(table: pa.Table, fields: Sequence[str]) -> list[tuple[tuple[str, object], ...]]:
+def rows_as_groups(table: pa.Table, fields: Sequence[str], names: Sequence[str] | None = None
+                   ) -> list[tuple[tuple[str, object], ...]]:
+    """Each row of ``table``'s ``fields`` as ((name, value), ...), named ``names`` (default: the fields)."""
     columns = [table.column(name).to_pylist() for name in fields]
-    return [tuple(zip(fields, values)) for values in zip(*columns)]
+    return [tuple(zip(names or fields, values)) for values in zip(*columns)]
 
 
-def count_rows(client: ODataClient, odata_root: str, plan: EntityPlan, company: str | None,
-               window: tuple[dt.date, dt.date] | None, parents: Path | None, counters: Counters,
-               deadline: float) -> int:
-    """F&O's ``$count`` of one company's rows in a window, or of the lines of the parents recorded in
-    ``parents`` (a line batch's ``scope/parents.parquet``), chunked like the read was."""
-    spec = plan.spec
-    filters: list[str | None]
-    if parents is not None:
-        table = pq.read_table(parents) if parents.exists() else None
-        if table is not None and company and spec.company_field:
-            table = table.filter(pc.equal(table.column(spec.company_field), company.lower()))
-        filters = list(key_filters(plan, company, rows_as_groups(table, spec.parent_keys) if table else []))
-    else:
-        clause = query.company_filter(spec.company_field, company) if company and spec.company_field else None
-        in_window = query.window_filter(spec.window_field, *window) if window and spec.window_field else None
-        filters = [query.and_all(clause, in_window)]
-    total = 0
-    for filter in filters:
-        url = query.entity_url(odata_root, spec.entity_set, filter=filter, count=True)
-        body = client.get(url, Target(spec.entity_set, company), counters, deadline, "text/plain")
-        total += int(body.decode("utf-8-sig").strip())
-    return total
+def exact_matches(table: pa.Table, groups: Sequence[Sequence[tuple[FieldInfo, object]]]) -> pa.Table:
+    """The rows of a keyed read that equal one of ``groups`` exactly. F&O reads ``*`` inside ``eq '...'`` as
+    a wildcard and has no escape for it, so a lookup of ``AB*`` also returns ``ABC``: those rows go.
+    Text compares ignoring case, as F&O's collation does."""
+    wanted: dict[tuple[str, ...], set[tuple[object, ...]]] = {}
+    for group in groups:
+        names = tuple(field.name for field, _ in group)
+        wanted.setdefault(names, set()).add(tuple(_comparable(field, value) for field, value in group))
+    fields = {field.name: field for group in groups for field, _ in group}
+    keep = [False] * table.num_rows
+    for names, values in wanted.items():
+        columns = [table.column(name).to_pylist() for name in names]
+        for index, row in enumerate(zip(*columns)):
+            keep[index] = keep[index] or tuple(_comparable(fields[n], v) for n, v in zip(names, row)) in values
+    return table if all(keep) else table.filter(pa.array(keep, pa.bool_()))
+
+
+def _comparable(field: FieldInfo, value: object) -> object:
+    if value is None:
+        return None
+    if field.kind in ("string", "enum", "guid", "other"):
+        return str(value).lower()
+    if field.kind in ("decimal", "int32", "int64"):
+        return Decimal(str(value))
+    if field.kind == "date":
+        return str(value)[:10]
+    return str(value)

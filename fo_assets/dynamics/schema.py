@@ -99,17 +99,24 @@ class EntitySchema:
         return {f.name: f for f in self.fields}
 
 
+# A $select naming more than this many characters of fields is not sent: the whole entity is read and
+# the fields left out are dropped while decoding (never written), so no URL grows past what front ends take.
+MAX_SELECT_CHARS = 2_000
+
+
 @dataclass(frozen=True)
 class EntityPlan:
     """How one catalog entity is read from one tenant."""
 
     spec: EntitySpec
     schema: EntitySchema
-    select: tuple[FieldInfo, ...]  # what $select asks for, in order; the decoded page has these columns
-    removed_fields: tuple[str, ...]  # fields the catalog expects that the tenant no longer has
+    select: tuple[FieldInfo, ...]  # the fields read and landed, in order; a decoded page has these columns
+    removed_fields: tuple[str, ...] = ()  # fields the catalog expects that the tenant no longer has
+    derived: tuple[pa.Field, ...] = ()  # columns added to every landed row from other entities
 
     @property
     def arrow_schema(self) -> pa.Schema:
+        """The columns of a decoded page."""
         return pa.schema([pa.field(f.name, f.arrow_type) for f in self.select])
 
     @property
@@ -118,19 +125,21 @@ class EntityPlan:
 
     @property
     def select_option(self) -> tuple[str, ...] | None:
-        """The ``$select`` to send: None when it would name every public field (the same answer, and
-        a 300-field entity's list would be a URL of several KB)."""
-        return None if len(self.select) == len(self.schema.fields) else self.select_names
+        """The ``$select`` to send: None when it would name every public field (the same answer) or make a
+        URL of several KB (a 300-field entity less its personal fields): then the whole row is read."""
+        if len(self.select) == len(self.schema.fields) or len(",".join(self.select_names)) > MAX_SELECT_CHARS:
+            return None
+        return self.select_names
 
     def field(self, name: str) -> FieldInfo:
         found = self.schema.get(name)
-        if found is None:  # plan_entity checked every field the engine asks for
+        if found is None:  # the contract check and plan_entity checked every field the engine asks for
             raise KeyError(name)
         return found
 
     @property
     def order_by(self) -> tuple[str, ...]:
-        """The full row identity: a stable order for client-driven $skip paging."""
+        """The full row identity: F&O pages by offset, and only an order over a unique key is stable."""
         return self.spec.key_columns
 
 
@@ -146,41 +155,21 @@ def unknown_entity_set(entity_set: str, known: Iterable[str]) -> SchemaError:
     )
 
 
-def plan_entity(spec: EntitySpec, schema: EntitySchema) -> EntityPlan:
-    """Check the spec against the tenant and choose the fields to read; SchemaError names what is off."""
-    def fail(message: str) -> SchemaError:
-        return SchemaError(message, entity_set=spec.entity_set)
-
-    tenant_keys = set(schema.keys)
-    known_keys = ", ".join(schema.keys)
-    for key in spec.keys:
-        if schema.get(key) is None:
-            raise fail(f"catalog key field {key!r} does not exist in the tenant (its keys are {known_keys})")
-        if key not in tenant_keys:
-            raise fail(f"catalog key field {key!r} is not a key in the tenant (its keys are {known_keys})")
-    required = {
-        "company field": (spec.company_field,) if spec.company_field else (),
-        "window field": (spec.window_field,) if spec.window_field else (),
-        "parent key": spec.parent_keys,
-    }
-    for role, names in required.items():
-        for name in names:
-            if schema.get(name) is None:
-                raise fail(f"{role} {name!r} does not exist in the tenant")
-    window = schema.get(spec.window_field) if spec.window_field else None
-    if window is not None and window.kind not in ("date", "instant"):
-        raise fail(f"window field {spec.window_field!r} is not a date or date-time field in the tenant")
-
+def plan_entity(spec: EntitySpec, schema: EntitySchema, derived: tuple[pa.Field, ...] = ()) -> EntityPlan:
+    """Choose the fields to read and land (the spec was checked against the tenant already): every public
+    field, or the spec's list plus what the engine needs, less excluded and personal fields."""
     dimension_fields = [n for d in spec.dimensions for n in (d.field, d.account_type_field) if n]
-    essentials = [*spec.key_columns, *([spec.window_field] if spec.window_field else []), *spec.parent_keys]
+    essentials = [
+        *spec.key_columns,
+        *(name for name in (spec.company_filter_field, spec.window_field, spec.changed_field) if name),
+        *((spec.open_states.field,) if spec.open_states else ()),
+        *(spec.parent.line_fields if spec.parent else ()),
+    ]
     if spec.fields is None:
         wanted = [f.name for f in schema.fields]
     else:
         wanted = [*essentials, *spec.fields, *dimension_fields]
-    excluded = set(spec.excluded_fields)
-    clash = excluded.intersection(essentials)
-    if clash:
-        raise fail(f"excluded fields {sorted(clash)} are needed as keys, company or window fields")
+    left_out = {*spec.excluded_fields, *spec.personal_fields}
     removed = [n for n in dict.fromkeys([*(spec.fields or ()), *dimension_fields]) if schema.get(n) is None]
-    select = [schema.get(n) for n in dict.fromkeys(wanted) if n not in excluded and schema.get(n) is not None]
-    return EntityPlan(spec, schema, tuple(f for f in select if f is not None), tuple(removed))
+    select = [schema.get(n) for n in dict.fromkeys(wanted) if n not in left_out]
+    return EntityPlan(spec, schema, tuple(f for f in select if f is not None), tuple(removed), derived)

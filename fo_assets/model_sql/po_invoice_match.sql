@@ -1,4 +1,4 @@
--- Purchase order to invoice match: what was ordered against what was invoiced, per purchase order.
+-- Purchase order to invoice match: what was ordered against what was invoiced (posted), per purchase order.
 USE CATALOG IDENTIFIER(:catalog);
 USE SCHEMA IDENTIFIER(:schema);
 CREATE OR REPLACE TABLE po_invoice_match AS
@@ -13,10 +13,12 @@ WITH ordered AS (
            h.PurchaseOrderStatus, h.AccountingDate
 ),
 invoiced AS (
-  SELECT dataAreaId, PurchaseOrderNumber, COUNT(*) AS invoices, SUM(InvoiceAmount) AS invoiced_amount
-  FROM vendor_invoice_headers
-  WHERE NOT _fo_deleted AND PurchaseOrderNumber IS NOT NULL AND PurchaseOrderNumber <> ''
-  GROUP BY dataAreaId, PurchaseOrderNumber
+  -- Posted invoice lines name the purchase order they invoice (PurchID); amounts before tax, as ordered.
+  SELECT dataAreaId, PurchID AS PurchaseOrderNumber, COUNT(DISTINCT InvoiceId) AS invoices,
+         SUM(LineAmount) AS invoiced_amount
+  FROM vend_invoice_trans_bi_entities
+  WHERE NOT _fo_deleted AND PurchID IS NOT NULL AND PurchID <> ''
+  GROUP BY dataAreaId, PurchID
 )
 SELECT
   o.dataAreaId AS company,

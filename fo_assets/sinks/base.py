@@ -121,8 +121,3 @@ def check_loadable(batch: LandedBatch, spec: EntitySpec) -> None:
             raise SinkError(f"batch {batch.batch_id} of {spec.table} has a parents scope but no {batch.parents_path}")
         if scope.kind == "window" and not (scope.field and scope.start and scope.end):
             raise SinkError(f"batch {batch.batch_id} of {spec.table} has a window scope without field/start/end")
-
-
-def parent_scope_columns(spec: EntitySpec) -> tuple[str, ...]:
-    """The columns of ``scope/parents.parquet``: company field plus the parent key fields."""
-    return ((spec.company_field,) if spec.company_field else ()) + spec.parent_keys

@@ -21,7 +21,7 @@ import pyarrow as pa
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
 
-from fo_assets.catalog import BY_TABLE, EntitySpec
+from fo_assets.catalog import EntitySpec
 from fo_assets.landing import LandedBatch
 from fo_assets.sinks import sql
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, check_loadable
@@ -167,8 +167,8 @@ class DatabricksSink:
 class VolumeArchive:
     """The landing zone's durable copy: the batch folders a keeping sink stages in its volume."""
 
-    def __init__(self, sink: DatabricksSink):
-        self.workspace, self._sink = sink.workspace, sink
+    def __init__(self, sink: DatabricksSink, tables: frozenset[str]):
+        self.workspace, self._sink, self._tables = sink.workspace, sink, tables
         self.root = f"/Volumes/{sink.catalog}/{sink.schema}/{sink.volume}"
         # Before the first batch of a new schema is loaded, a run already shares its metadata cache here.
         sink.ensure_location("the landing archive")
@@ -190,7 +190,7 @@ class VolumeArchive:
     def batch_ids(self) -> list[tuple[str, str]]:
         # Only the catalog's tables: the volume may hold other teams' folders.
         tables = [name for name, is_directory in list_folder(self.workspace, self.root)
-                  if is_directory and name in BY_TABLE]
+                  if is_directory and name in self._tables]
         return [(table, name) for table in tables
                 for name, is_directory in list_folder(self.workspace, f"{self.root}/{table}") if is_directory]
 

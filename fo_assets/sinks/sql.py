@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from fo_assets.catalog import EntitySpec
 from fo_assets.landing import DeleteScope, LandedBatch
-from fo_assets.sinks.base import deleted_at, parent_scope_columns, recency_order
+from fo_assets.sinks.base import deleted_at, recency_order
 
 MAX_IDENTIFIER = 255  # Unity Catalog's limit for names
 _PATH_PART = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -297,7 +297,7 @@ class DeleteFlags:
             deleted_at=deleted_at(batch),
             keys=spec.key_columns,
             company_field=spec.company_field,
-            parent_columns=parent_scope_columns(spec),
+            parent_columns=spec.parent_scope_columns,
         )
 
 
@@ -312,8 +312,9 @@ def doomed_rows(
     q = d.quote
     where = [f"coalesce(r.{q('_fo_deleted')}, false) = false", f"r.{q('_fo_extracted_at')} <= {d.param('deleted_at')}"]
     if scope.kind in ("company", "window") and flags.company_field:
-        where.append(f"(r.{q(flags.company_field)} {d.null_safe_eq} {d.param('company')})")
-        params.append(Param("company", scope.company, "STRING"))
+        # Companies land lower case, but a table loaded before may hold USMF beside usmf: the same company.
+        where.append(f"(lower(r.{q(flags.company_field)}) = {d.param('company')})")
+        params.append(Param("company", (scope.company or "").lower(), "STRING"))
     if scope.kind == "window":
         assert scope.field and scope.start and scope.end
         where += [f"r.{q(scope.field)} >= {d.param('window_start')}", f"r.{q(scope.field)} < {d.param('window_end')}"]

@@ -53,11 +53,28 @@ def test_typed_literals():
 
 
 def test_windows_are_half_open_days_with_unquoted_literals():
-    assert query.window_filter("AccountingDate", dt.date(2026, 6, 1), dt.date(2026, 6, 2)) == (
-        "AccountingDate ge 2026-06-01T00:00:00Z and AccountingDate lt 2026-06-02T00:00:00Z"
+    # X++ dates are stored at noon UTC: bounds there select the same days whatever time zone F&O converts
+    # the literal to. Instants are bounded at midnight UTC.
+    day = FieldInfo("AccountingDate", "Edm.DateTimeOffset", "date")
+    assert query.window_filter(day, dt.date(2026, 6, 1), dt.date(2026, 6, 2)) == (
+        "AccountingDate ge 2026-06-01T12:00:00Z and AccountingDate lt 2026-06-02T12:00:00Z"
+    )
+    instant = FieldInfo("SysModifiedDateTime", "Edm.DateTimeOffset", "instant")
+    assert query.window_filter(instant, dt.date(2026, 6, 1), dt.date(2026, 6, 2)) == (
+        "SysModifiedDateTime ge 2026-06-01T00:00:00Z and SysModifiedDateTime lt 2026-06-02T00:00:00Z"
     )
     with pytest.raises(ValueError):
-        query.window_filter("AccountingDate", dt.date(2026, 6, 2), dt.date(2026, 6, 2))
+        query.window_filter(day, dt.date(2026, 6, 2), dt.date(2026, 6, 2))
+
+
+def test_states_and_alternatives():
+    assert query.not_in(STATUS, ["Invoiced", "Canceled"]) == (
+        "PurchaseOrderStatus ne Microsoft.Dynamics.DataEntities.PurchStatus'Invoiced' and "
+        "PurchaseOrderStatus ne Microsoft.Dynamics.DataEntities.PurchStatus'Canceled'"
+    )
+    assert query.any_of("a eq 1", None, "b eq 2 and c eq 3") == "(a eq 1) or (b eq 2 and c eq 3)"
+    assert query.any_of(None, "a eq 1") == "a eq 1"
+    assert query.nodes("dataAreaId eq 'usmf' and (a eq 1 or b eq 2)") == 3 * 3 + 2
 
 
 @given(st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1)), st.integers(1, 800), st.integers(1, 60))
@@ -69,10 +86,11 @@ def test_split_windows_tile_the_window(start, days, parts):
     assert all(s < e for s, e in pieces) and len(pieces) == min(parts, days)
 
 
-@given(st.lists(st.tuples(keys, st.decimals(0, 10**6, places=2)), max_size=120), st.integers(200, 2_000))
-def test_key_chunks_cover_every_key_once_within_the_bound(pairs, bound):
+@given(st.lists(st.tuples(keys, st.decimals(0, 10**6, places=2)), max_size=120), st.integers(200, 2_000),
+       st.integers(7, 100))
+def test_key_chunks_cover_every_key_once_within_the_bounds(pairs, bound, max_nodes):
     groups = [((TEXT, k), (LINE, n)) for k, n in pairs]
-    chunks = query.key_chunks(groups, max_chars=bound)
+    chunks = query.key_chunks(groups, max_chars=bound, max_nodes=max_nodes)
     clauses = [c for chunk in chunks for c in _clauses(chunk)]
     expected = list(dict.fromkeys(
         f"(VendorAccountNumber eq {query.quote_string(k)} and InvoiceLineNumber eq {format(n, 'f')})" for k, n in pairs
@@ -81,6 +99,8 @@ def test_key_chunks_cover_every_key_once_within_the_bound(pairs, bound):
     for chunk in chunks:
         encoded = len(query.encoded(chunk))
         assert encoded <= bound or len(_clauses(chunk)) == 1
+        # Two comparisons and their "and" per group (7 nodes), one "or" between groups.
+        assert len(_clauses(chunk)) * 8 - 1 <= max_nodes or len(_clauses(chunk)) == 1
 
 
 def _clauses(chunk: str) -> list[str]:
