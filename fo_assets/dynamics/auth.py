@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +52,15 @@ _APPS: dict[tuple[str, str, str, str], msal.ConfidentialClientApplication] = {}
 _APPS_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Token:
+    value: str
+    expires_at: float  # epoch seconds
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+
 class TokenProvider:
     def __init__(self, fo: FoSettings, secret: Secret, timeout_s: float = 30.0):
         self._fo = fo
@@ -62,7 +72,8 @@ class TokenProvider:
         self._lock = threading.Lock()
         self._current: str | None = None
 
-    def token(self) -> str:
+    def token(self) -> Token:
+        """A token valid now (msal's cached one unless it expires within 5 minutes)."""
         with self._lock:
             try:
                 # Building the app reads the authority's discovery document (answered by _EntraSession,
@@ -83,7 +94,7 @@ class TokenProvider:
                 first = description[0] if description else "no description"
                 raise self._error(f"token request failed: {code}: {first}")
             self._current = result["access_token"]
-            return self._current
+            return Token(self._current, time.time() + float(result.get("expires_in") or 0))
 
     def invalidate(self, stale: str) -> None:
         """Drop the cached token after F&O refused it, unless another thread already replaced it."""

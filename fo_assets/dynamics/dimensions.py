@@ -1,7 +1,7 @@
 """Financial-dimension display values split into one column per dimension.
 
 F&O joins the segments of a dimension set with a delimiter in the order of the active format
-(REFERENCE.md section 1): ``605140-001-02`` is MainAccount 605140, then the next dimensions. Blank
+(docs/fo-odata.md section 6): ``605140-001-02`` is MainAccount 605140, then the next dimensions. Blank
 segments are empty (``605140--02``), trailing delimiters occur, ``""`` is the empty set, and a delimiter
 inside a value is escaped with a backslash (``DAT\\-0000000002`` is one value). A value with more
 non-blank segments than the format has names cannot be attributed: its columns are null and it is

@@ -4,7 +4,9 @@ Every request draws a slot from the environment's shared throttle budget. Transi
 502/503/504, timeouts, dropped connections, a body cut mid-stream) are retried with exponential backoff
 and jitter until a deadline; a 429 pauses the whole budget for its Retry-After. A 401 gets one new token
 and one retry. The first request to an environment gets the long warm-up timeout (an AOS whose metadata
-cache is cold takes 30 to 60 s to answer), later ones the normal timeout.
+cache is cold takes 30 to 60 s to answer), later ones the normal timeout. The token is taken once the
+request holds its slot, so no throttle pause ages it; a 401 on a token that expired meanwhile is an
+expiry, answered with a new token, not a refusal.
 
 Paging follows ``@odata.nextLink`` verbatim, but never to another scheme, host or port (the bearer
 token would go with it) and never to a URL already followed (a loop would read forever).
@@ -36,6 +38,8 @@ from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets.settings import FoSettings
 
 TRANSIENT_STATUS = frozenset({502, 503, 504})
+# A 401 on a token already past its expiry is retried with a new one this many times per request.
+MAX_EXPIRED_RETRIES = 5
 _HEADERS = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
 
 
@@ -101,18 +105,23 @@ class ODataClient:
         self, url: str, target: Target, counters: Counters, deadline: float, accept: str | None = None
     ) -> bytearray:
         """The body of a 200 answer to ``url``, after retries; FoError subclasses otherwise."""
-        attempt = 0
+        attempt = expired = 0
         refreshed = False
         while True:
-            token = self._tokens.token()
             ticket = self._budget.acquire(deadline)
             if ticket is None:
                 raise ThrottledError("gave up waiting for the throttle budget: the deadline passed", **_at(target, url))
+            # Taken now, not before the wait: a pause for a 429 can outlast a short-lived token.
+            try:
+                token = self._tokens.token()
+            except FoError:
+                self._budget.release(ok=False)
+                raise
             timeout = self._fo.request_timeout_s if self._warm else self._fo.warmup_timeout_s
             counters.add(requests=1)
             started = time.monotonic()
             try:
-                headers = {"Authorization": f"Bearer {token}", **({"Accept": accept} if accept else {})}
+                headers = {"Authorization": f"Bearer {token.value}", **({"Accept": accept} if accept else {})}
                 response, body = self._fetch(url, headers, timeout)
             except httpx.HTTPError as error:
                 self._budget.release(ok=False)
@@ -129,9 +138,15 @@ class ODataClient:
                 self._warm = True
                 counters.add(bytes=len(body))
                 return body
+            if status == 401 and token.expired() and expired < MAX_EXPIRED_RETRIES:
+                # The token aged past its expiry on the way (a slow answer, a long queue): not a refusal.
+                expired += 1
+                self._tokens.invalidate(token.value)
+                counters.add(retries=1)
+                continue
             if status == 401 and not refreshed:
                 refreshed = True
-                self._tokens.invalidate(token)
+                self._tokens.invalidate(token.value)
                 counters.add(retries=1)
                 continue
             if status == 429:
