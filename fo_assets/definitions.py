@@ -38,6 +38,9 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
                  dg.AutomationConditionSensorDefinition("fo_model_automation", target=dg.AssetSelection.groups("model"),
                                                         default_status=dg.DefaultSensorStatus.RUNNING)],
         resources={"fo": runtime, "fo_io_manager": UpsertIOManager(runtime=runtime)},
+        # Every job here is one step (all of a run's F&O requests share one process and one throttle
+        # budget): a step subprocess would only add a second Python and a second Dagster import per run.
+        executor=dg.in_process_executor,
     )
 
 
