@@ -1,21 +1,30 @@
 """Data checks on every entity asset, evaluated in the run that lands the data.
 
-They are partitioned like the assets, so the UI shows each day's result next to each day's data.
-``keys_unique`` guards the model (blocking): a table with duplicate or null keys must not be modeled.
+Two kinds, so each result is about what it checked:
+
+- table checks (unpartitioned): ``keys_unique`` (blocking: a table with duplicate or null keys must not be
+  modeled; it checks the whole table, whatever the run read), ``schema_drift`` and ``dimensions_parse``
+  (about the tenant and the dimension format, not a day);
+- day checks (partitioned like the windowed assets, so the UI shows each day's result beside the day's
+  data): ``rows_match_source`` (the reads that covered this day were complete) and ``window_closed`` (this
+  day was read after it ended). An entity read whole has them unpartitioned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
-# Not exported by Dagster 1.13 (pinned exactly), but the only way to tie a day's check to the day's data.
+
+# Not exported by Dagster 1.13 (pinned exactly), but the only way to tie a day's check to the day's data;
+# fo_assets_tests/test_dagster_private_api.py fails loudly if an upgrade moves it.
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData as TargetMaterialization,
 )
 
-from fo_assets.catalog import Catalog, EntitySpec
+from fo_assets.catalog import EntitySpec
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch
 
@@ -27,59 +36,86 @@ ROWS_MATCH_SOURCE = "rows_match_source"
 SCHEMA_DRIFT = "schema_drift"
 DIMENSIONS_PARSE = "dimensions_parse"
 WINDOW_CLOSED = "window_closed"
+DAY_CHECKS = (ROWS_MATCH_SOURCE, WINDOW_CLOSED)
 # Above this share of unparseable dimension strings the dimension format setting is probably wrong.
 MAX_UNPARSED_SHARE = 0.01
 
 
-def entity_check_specs(
-    catalog: Catalog, partitions_def: dg.PartitionsDefinition, prefix: Sequence[str] = ()
+def check_specs(
+    specs: Sequence[EntitySpec], partitions_def: dg.PartitionsDefinition | None, prefix: Sequence[str] = ()
 ) -> list[dg.AssetCheckSpec]:
-    specs = []
-    for spec in catalog:
+    """The checks of the entity assets ``specs``; day checks take ``partitions_def``."""
+    found = []
+    for spec in specs:
         key = entity_key(spec, prefix)
-
-        def check(name: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
-            return dg.AssetCheckSpec(
-                name, asset=key, description=description, blocking=blocking, partitions_def=partitions_def
-            )
-
-        specs += [
-            check(KEYS_UNIQUE, f"Every live row of {spec.table} has a unique, non-null key "
-                  f"({', '.join(spec.key_columns)}).", blocking=True),
-            check(ROWS_MATCH_SOURCE, "Every read of several pages returned as many distinct keys as F&O's own "
-                  "$count of the same query, so no row was skipped or repeated while paging (deletes are only "
-                  "flagged where this holds)."),
-            check(SCHEMA_DRIFT, "No field the table had was removed in the tenant (new fields are added as "
-                  "columns automatically)."),
-            check(WINDOW_CLOSED, "Every day of the run was read after it closed; a day read while still open "
-                  "is provisional and is re-read by the next daily run."),
+        found += [
+            dg.AssetCheckSpec(KEYS_UNIQUE, asset=key, blocking=True, description=(
+                f"Every live row of {spec.table} has a unique, non-null key ({', '.join(spec.key_columns)}).")),
+            dg.AssetCheckSpec(SCHEMA_DRIFT, asset=key, description=(
+                "No field the table had was removed in the tenant (new fields become columns automatically).")),
+            dg.AssetCheckSpec(ROWS_MATCH_SOURCE, asset=key, partitions_def=partitions_def, description=(
+                "Every read of several pages covering this day returned as many distinct keys as F&O's own "
+                "$count of the same query: no row was skipped or repeated while paging (deletes are only "
+                "flagged where this holds).")),
+            dg.AssetCheckSpec(WINDOW_CLOSED, asset=key, partitions_def=partitions_def, description=(
+                "The day was read after it ended; a day read while still open is provisional and is re-read "
+                "by the next daily run.")),
         ]
         if spec.dimensions:
-            specs.append(check(DIMENSIONS_PARSE, "Financial dimension strings split into their dimensions "
-                               f"(at most {MAX_UNPARSED_SHARE:.0%} unparseable)."))
-    return specs
+            found.append(dg.AssetCheckSpec(DIMENSIONS_PARSE, asset=key, description=(
+                f"Financial dimension strings split into their dimensions (at most {MAX_UNPARSED_SHARE:.0%} "
+                "unparseable).")))
+    return found
 
 
-def entity_check_results(
-    context: dg.AssetExecutionContext, fo: FoRuntime, spec: EntitySpec, batch: LandedBatch,
-    key: dg.AssetKey,
-) -> Iterator[dg.AssetCheckEvaluation]:
-    """The selected checks of ``spec``, after its batch was loaded, recorded for every day of the run.
+def check_results(
+    context: dg.AssetExecutionContext, fo: FoRuntime, spec: EntitySpec, batch: LandedBatch, key: dg.AssetKey,
+) -> Iterator[dg.AssetCheckResult | dg.AssetCheckEvaluation]:
+    """The selected checks of ``spec``, after its batch was loaded: table checks once, day checks per day."""
+    selected = {check.name for check in context.selected_asset_check_keys if check.asset_key == key}
+    if KEYS_UNIQUE in selected:
+        yield keys_unique(fo, spec, key)
+    if SCHEMA_DRIFT in selected:
+        removed = batch.manifest.removed_fields
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=SCHEMA_DRIFT, passed=not removed, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"removed_fields": ", ".join(removed) or "none"},
+        )
+    if DIMENSIONS_PARSE in selected and spec.dimensions:
+        yield _dimensions_parse(key, spec, batch)
+    days: list[str | None] = list(context.partition_keys) if context.assets_def.partitions_def else [None]
+    targets = _materializations_by_partition(context, key) if days != [None] else {}
+    for day in days:
+        for name in DAY_CHECKS:
+            if name in selected:
+                result = (_rows_match_source if name == ROWS_MATCH_SOURCE else _window_closed)(batch, day)
+                yield _on_day(context, key, name, result, day, targets.get(day or ""))
 
-    Dagster 1.13 records an ``AssetCheckResult`` of a run over a partition range (a single-run backfill)
-    without a partition, so each day's planned check would show as skipped in the UI. Each day's
-    evaluation also names the materialization of that day it checked: without it the UI does not count
-    the day as checked.
-    """
-    targets = _materializations_by_partition(context, key)
-    for result in _results(context, fo, spec, batch, key):
-        blocking = context.assets_def.get_spec_for_check_key(dg.AssetCheckKey(key, result.check_name)).blocking
-        for partition in context.partition_keys:
-            yield dg.AssetCheckEvaluation(
-                asset_key=key, check_name=result.check_name, passed=result.passed, metadata=result.metadata,
-                target_materialization_data=targets.get(partition), severity=result.severity,
-                description=result.description, blocking=blocking, partition=partition,
-            )
+
+def keys_unique(fo: FoRuntime, spec: EntitySpec, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """The blocking table check, over the whole table where it lives (also run after event refreshes)."""
+    profile = fo.sink.profile(spec)
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=KEYS_UNIQUE, passed=profile.duplicate_keys == 0 and profile.null_keys == 0,
+        metadata={"live_rows": profile.live_rows, "duplicate_keys": profile.duplicate_keys,
+                  "null_keys": profile.null_keys},
+    )
+
+
+def _on_day(context: dg.AssetExecutionContext, key: dg.AssetKey, name: str, result: tuple[bool, dict, str | None],
+            day: str | None, target: TargetMaterialization | None) -> dg.AssetCheckResult | dg.AssetCheckEvaluation:
+    """Dagster 1.13 records an ``AssetCheckResult`` of a run over a partition range without a partition, so
+    each day's result is an evaluation of its own, naming the materialization of that day it checked
+    (without it the UI does not count the day as checked)."""
+    passed, metadata, description = result
+    severity = dg.AssetCheckSeverity.WARN if name == WINDOW_CLOSED else dg.AssetCheckSeverity.ERROR
+    if day is None:
+        return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, metadata=metadata,
+                                   description=description, severity=severity)
+    return dg.AssetCheckEvaluation(
+        asset_key=key, check_name=name, passed=passed, metadata=metadata, description=description,
+        severity=severity, blocking=False, partition=day, target_materialization_data=target,
+    )
 
 
 def _materializations_by_partition(
@@ -98,59 +134,34 @@ def _materializations_by_partition(
     return targets
 
 
-def _results(
-    context: dg.AssetExecutionContext, fo: FoRuntime, spec: EntitySpec, batch: LandedBatch,
-    key: dg.AssetKey,
-) -> Iterator[dg.AssetCheckResult]:
-    selected = {check.name for check in context.selected_asset_check_keys if check.asset_key == key}
-    if KEYS_UNIQUE in selected:
-        profile = fo.sink.profile(spec)
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=KEYS_UNIQUE,
-            passed=profile.duplicate_keys == 0 and profile.null_keys == 0,
-            metadata={"live_rows": profile.live_rows, "duplicate_keys": profile.duplicate_keys,
-                      "null_keys": profile.null_keys},
-        )
-    if ROWS_MATCH_SOURCE in selected:
-        yield _rows_match_source(key, batch)
-    if SCHEMA_DRIFT in selected:
-        removed = batch.manifest.removed_fields
-        yield dg.AssetCheckResult(
-            asset_key=key, check_name=SCHEMA_DRIFT, passed=not removed,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={"removed_fields": ", ".join(removed) or "none"},
-        )
-    if WINDOW_CLOSED in selected:
-        yield _window_closed(key, batch)
-    if DIMENSIONS_PARSE in selected and spec.dimensions:
-        yield _dimensions_parse(key, spec, batch)
-
-
-def _rows_match_source(key: dg.AssetKey, batch: LandedBatch) -> dg.AssetCheckResult:
-    """Every read of the batch was complete: one page, or as many distinct keys as F&O's own $count."""
-    reads = batch.manifest.reads
+def _rows_match_source(batch: LandedBatch, day: str | None) -> tuple[bool, dict, str | None]:
+    """The reads that covered ``day`` (None: the whole batch) were complete."""
+    failed: dict[str, list] = {}
+    for company, reads in batch.manifest.reads.items():
+        incomplete = [r for r in reads["incomplete"] if _covers(r.get("days"), day)]
+        # More incomplete reads than the manifest lists: their days are unknown, so every day fails.
+        if incomplete or reads.get("incomplete_queries", 0) > len(reads["incomplete"]):
+            failed[company or "shared"] = incomplete
     summary = {
         company or "shared": {"queries": r["queries"], "distinct_keys_read": r["distinct"],
                               "queries_counted_by_fo": r["counted_queries"]}
-        for company, r in reads.items()
+        for company, r in batch.manifest.reads.items()
     }
-    incomplete = {company or "shared": r["incomplete"] for company, r in reads.items() if not r.get("complete", True)}
-    return dg.AssetCheckResult(
-        asset_key=key, check_name=ROWS_MATCH_SOURCE, passed=not incomplete,
-        metadata={"reads": dg.MetadataValue.json(summary), "incomplete": dg.MetadataValue.json(incomplete)},
-        description=f"incomplete reads in {', '.join(incomplete)}: no deletes were flagged there" if incomplete else None,
-    )
+    description = f"incomplete reads in {', '.join(failed)}: no deletes were flagged there" if failed else None
+    return not failed, {"reads": dg.MetadataValue.json(summary), "incomplete": dg.MetadataValue.json(failed)}, description
 
 
-def _window_closed(key: dg.AssetKey, batch: LandedBatch) -> dg.AssetCheckResult:
-    window = batch.manifest.window
+def _covers(days: list[str] | None, day: str | None) -> bool:
+    return days is None or day is None or days[0] <= day < days[1]
+
+
+def _window_closed(batch: LandedBatch, day: str | None) -> tuple[bool, dict, str | None]:
     read_at = dt.datetime.fromisoformat(batch.manifest.created_at)
-    closed = window is None or read_at >= dt.datetime.fromisoformat(window[1]).replace(tzinfo=dt.timezone.utc)
-    return dg.AssetCheckResult(
-        asset_key=key, check_name=WINDOW_CLOSED, passed=closed, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"read_at": read_at.isoformat(), "window_end": window[1] if window else "full history"},
-    )
+    window = batch.manifest.window
+    end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat() if day else (window[1] if window else None)
+    closed = end is None or read_at >= dt.datetime.fromisoformat(end).replace(tzinfo=dt.timezone.utc)
+    description = None if closed else f"read at {read_at:%Y-%m-%d %H:%M} UTC, before the day ended"
+    return closed, {"read_at": read_at.isoformat(), "day_ends": end or "full history"}, description
 
 
 def _dimensions_parse(key: dg.AssetKey, spec: EntitySpec, batch: LandedBatch) -> dg.AssetCheckResult:

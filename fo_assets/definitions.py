@@ -2,39 +2,54 @@
 
 import dagster as dg
 
+from fo_assets.alerts import LOAD_DEADLINE_HOUR, LOAD_WINDOW, MODEL_DEADLINE_HOUR, MODEL_WINDOW, Watched
+from fo_assets.alerts import build_failure_sensor, build_freshness_sensor
 from fo_assets.assets import build_entity_assets
 from fo_assets.io_manager import UpsertIOManager
 from fo_assets.maintenance import maintenance_schedule, table_maintenance
 from fo_assets.model import build_model_assets
 from fo_assets.partitions import daily_partitions
+from fo_assets.reconciliation import RECONCILIATION_JOB, build_reconciliation_job
 from fo_assets.refresh import build_refresh_job
 from fo_assets.resources import FoRuntime
 from fo_assets.schedules import build_schedules
-from fo_assets.sensors import build_events_sensor, build_failure_sensor
-from fo_assets.settings import load_settings
+from fo_assets.sensors import build_events_sensor
+from fo_assets.settings import load_definition_settings
 
 ENTITY_JOB = "fo_entities_job"
 
 
 def build_definitions(config_file: str | None = None) -> dg.Definitions:
-    """Everything of one code location; ``config_file`` is its own settings file (one per customer)."""
-    settings = load_settings(config_file=config_file)
+    """Everything of one code location; ``config_file`` is its own settings file (one per customer).
+
+    Only the settings that shape the definitions are read here (asset keys, partitions, pool): a wrong
+    runtime setting fails the runs, schedules and sensors that need it, with its message, and never takes
+    the code location down."""
+    settings = load_definition_settings(config_file=config_file)
+    catalog, prefix, pool = settings.catalog, settings.asset_key_prefix, settings.pool
     partitions = daily_partitions(settings.partitions_start)
-    prefix = settings.asset_key_prefix
-    entities = build_entity_assets(settings.catalog, partitions, settings.pool, prefix)
+    entities = build_entity_assets(catalog, partitions, pool, prefix, settings.backfill_chunk_days)
+    model = build_model_assets(catalog, prefix)
     entity_job = dg.define_asset_job(
         ENTITY_JOB,
-        selection=dg.AssetSelection.assets(entities),
+        selection=dg.AssetSelection.assets(*entities),
         partitions_def=partitions,
-        description="Reads every F&O entity for the selected days and upserts it into its table.",
+        description="Reads every F&O entity for the selected days (and every entity read whole) and upserts it.",
     )
-    refresh_job = build_refresh_job(partitions, settings.pool, prefix)
+    # Event refreshes are small: they get a pool of their own so they never wait for a long backfill.
+    refresh_job = build_refresh_job(partitions, f"{pool}_events", prefix)
+    watched = [
+        *(Watched(key, LOAD_DEADLINE_HOUR, LOAD_WINDOW, by_day=assets.partitions_def is not None)
+          for assets in entities for key in assets.keys),
+        *(Watched(key, MODEL_DEADLINE_HOUR, MODEL_WINDOW, by_day=False) for key in model.keys),
+    ]
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
-        assets=[entities, build_model_assets(settings.catalog, prefix)],
-        jobs=[entity_job, refresh_job, table_maintenance],
-        schedules=[*build_schedules(entity_job, config_file), maintenance_schedule],
+        assets=dg.with_source_code_references([*entities, model]),
+        jobs=[entity_job, refresh_job, build_reconciliation_job(catalog, pool, prefix), table_maintenance],
+        schedules=[*build_schedules(ENTITY_JOB, RECONCILIATION_JOB, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),
+                 build_freshness_sensor(watched, config_file),
                  dg.AutomationConditionSensorDefinition("fo_model_automation", target=dg.AssetSelection.groups("model"),
                                                         default_status=dg.DefaultSensorStatus.RUNNING)],
         resources={"fo": runtime, "fo_io_manager": UpsertIOManager(runtime=runtime)},
@@ -46,6 +61,6 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    # Built when the code location loads, not at import: the partition start and the pool name (one per
-    # F&O environment) come from the environment then. Secrets are resolved later, when a run starts.
+    # Built when the code location loads, not at import: the partitions, asset keys and pool come from
+    # the environment then. Secrets and every other setting are read later, when a run starts.
     return build_definitions()

@@ -98,6 +98,8 @@ class Manifest:
     parts: list[PartInfo] = field(default_factory=list)
     row_count: int = 0
     rows_by_company: dict[str, int] = field(default_factory=dict)
+    # Rows per day (ISO date) of the entity's window field, or of the header's for lines: a day's count.
+    rows_by_day: dict[str, int] = field(default_factory=dict)
     delete_scopes: list[DeleteScope] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)  # pages, requests, throttled, bytes, seconds
     # Per company: how its reads ended (queries, rows, distinct keys, F&O's count of the multi-page ones)

@@ -15,10 +15,12 @@ import dagster as dg
 import duckdb
 from deltalake import DeltaTable, write_deltalake
 
+from fo_assets.alerts import MODEL_FRESHNESS
 from fo_assets.catalog import Catalog
 from fo_assets.keys import entity_key, model_key
 from fo_assets.landing import Ledger
 from fo_assets.resources import FoRuntime
+from fo_assets.schedules import DAILY_CRON
 
 MODEL_TABLES = ("spend_by_vendor_month", "po_invoice_match", "trial_balance")
 # Built from posted invoices (pending ones are not spend yet) and the ledger's BI entities.
@@ -38,13 +40,52 @@ JOB_TIMEOUT_S = 3600.0
 # rejoins it, instead of failing the model while Databricks finishes it.
 WAIT_RETRIES = 3
 WAIT_RETRY_DELAY_S = 60.0
-# The model runs after the entity tables change and once every run of theirs has finished, so a
-# backfill that lands ten entities triggers one model run, not ten.
+# The model runs once a day, after the daily load (schedules.DAILY_CRON) has updated every entity table
+# and only if their blocking checks (keys_unique, a table check) passed; event refreshes and backfills
+# during the day do not start it again (materialize it from the UI for an update on demand).
 MODEL_AUTOMATION = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    dg.AutomationCondition.on_cron(DAILY_CRON, "UTC")
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )
+_JOUR, _TRANS, _VENDORS = "vend_invoice_jour_bi_entities", "vend_invoice_trans_bi_entities", "vendors_v2"
+_PO_H, _PO_L = "purchase_order_headers_v2", "purchase_order_lines_v2"
+_GL_L, _GL_H, _ACCOUNTS = "general_journal_account_entry_bi_entities", "general_journal_entry_bi_entities", "main_accounts"
+# Which entity columns each model column is computed from (dagster/column_lineage).
+LINEAGE: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "spend_by_vendor_month": {
+        "company": [(_JOUR, "dataAreaId")], "vendor_account": [(_JOUR, "InvoiceAccount")],
+        "vendor_name": [(_VENDORS, "VendorOrganizationName")], "month": [(_JOUR, "InvoiceDate")],
+        "currency": [(_JOUR, "CurrencyCode")], "invoices": [(_JOUR, "SourceKey")],
+        "invoice_lines": [(_TRANS, "SourceKey")], "spend": [(_TRANS, "LineAmount")],
+    },
+    "po_invoice_match": {
+        "company": [(_PO_H, "dataAreaId")], "purchase_order": [(_PO_H, "PurchaseOrderNumber")],
+        "vendor_account": [(_PO_H, "OrderVendorAccountNumber")], "currency": [(_PO_H, "CurrencyCode")],
+        "status": [(_PO_H, "PurchaseOrderStatus")], "accounting_date": [(_PO_H, "AccountingDate")],
+        "ordered_amount": [(_PO_L, "LineAmount")], "invoiced_amount": [(_TRANS, "LineAmount")],
+        "open_amount": [(_PO_L, "LineAmount"), (_TRANS, "LineAmount")], "invoices": [(_TRANS, "InvoiceId")],
+        "match_status": [(_PO_L, "LineAmount"), (_TRANS, "LineAmount")],
+    },
+    "trial_balance": {
+        "company": [(_GL_L, "dataAreaId")],
+        "main_account": [(_ACCOUNTS, "MainAccountId"), (_GL_L, "LedgerAccount_MainAccount")],
+        "main_account_name": [(_ACCOUNTS, "Name")], "main_account_type": [(_ACCOUNTS, "MainAccountType")],
+        "business_unit": [(_GL_L, "LedgerAccount_BusinessUnit")], "department": [(_GL_L, "LedgerAccount_Department")],
+        "cost_center": [(_GL_L, "LedgerAccount_CostCenter")], "posting_layer": [(_GL_H, "PostingLayer")],
+        "debit": [(_GL_L, "AccountingCurrencyAmount"), (_GL_L, "IsCredit")],
+        "credit": [(_GL_L, "AccountingCurrencyAmount"), (_GL_L, "IsCredit")],
+        "balance": [(_GL_L, "AccountingCurrencyAmount")], "entries": [(_GL_L, "SourceKey")],
+    },
+}
+
+
+def column_lineage(catalog: Catalog, table: str, prefix: Sequence[str]) -> dg.TableColumnLineage:
+    return dg.TableColumnLineage({
+        column: [dg.TableColumnDep(entity_key(catalog.by_table(dep), prefix), dep_column) for dep, dep_column in deps]
+        for column, deps in LINEAGE[table].items()
+    })
 
 
 def model_sql(table: str) -> str:
@@ -96,6 +137,8 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
             kinds={"databricks", "sql"},
             owners=["team:finance-data"],
             automation_condition=MODEL_AUTOMATION,
+            freshness_policy=MODEL_FRESHNESS,
+            metadata={"dagster/column_lineage": column_lineage(catalog, table, prefix)},
         )
         for table in MODEL_TABLES
     ]

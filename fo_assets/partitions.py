@@ -6,9 +6,6 @@ import datetime as dt
 
 import dagster as dg
 
-# Set on a run that re-reads the whole history of every entity (weekly reconciliation): windowed
-# entities are then read without a date filter, and deletes are flagged per company.
-FULL_HISTORY_TAG = "fo/full_history"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -19,10 +16,8 @@ def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)
 
 
-def run_window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date] | None:
-    """The run's [start, end) days, or None when the run reads full history."""
-    if context.run.tags.get(FULL_HISTORY_TAG) == "true":
-        return None
+def run_window(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The run's [start, end) days."""
     window = context.partition_time_window
     return window.start.date(), window.end.date()
 

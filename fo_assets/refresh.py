@@ -1,8 +1,13 @@
 """The targeted-refresh job: re-read the records Business Events named, by key, and upsert them.
 
-Events are stubs, so the records are read back over OData. The lines of a re-read header are re-read
-with it. Each re-read record is recorded as a materialization of the daily partition its window field
-falls in, so the partition status in the UI stays true.
+Events are stubs, so the records are read back over OData; the lines of a re-read header are re-read with
+it. The records go through the same load path as a run (fo_assets/loading.py) and the table check that
+guards the model (``keys_unique``) runs after them. A refresh is recorded as what it is: an observation of
+the days its records belong to (how many records, which events, which batch), not a materialization of
+whole days. So partition status, freshness and the model's trigger only move with real loads.
+
+Refresh runs have a pool of their own and a higher priority: a one-record pull must not queue behind an
+hours-long backfill (README, "Pools").
 """
 
 
@@ -13,14 +18,18 @@ from typing import Sequence
 import dagster as dg
 import pyarrow.parquet as pq
 
+from fo_assets import checks
 from fo_assets.catalog import Catalog, EntitySpec
 from fo_assets.dynamics.extract import ExtractRequest
-from fo_assets.io_manager import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch
+from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.resources import FoRuntime
 
 Lookup = tuple[tuple[str, str], ...]
+REFRESH_JOB = "fo_targeted_refresh"
+# Dequeued before ordinary runs (Dagster's queued run coordinator orders by this tag).
+REFRESH_PRIORITY = "10"
 
 
 class RecordTarget(dg.Config):
@@ -58,24 +67,9 @@ def _child_request(child: EntitySpec, parent: EntitySpec, batch: LandedBatch) ->
     return ExtractRequest(child, lookups=tuple(lookups)) if lookups else None
 
 
-def _partitions(batch: LandedBatch, field: str | None, partitions_def: dg.PartitionsDefinition) -> list[str]:
-    """Daily partition keys of the window-field values in the batch (only those that exist)."""
-    if field is None:
-        return []
-    days: set[str] = set()
-    for path in batch.part_paths:
-        for value in pq.read_table(path, columns=[field]).column(0).to_pylist():
-            if isinstance(value, dt.datetime):
-                value = value.date()
-            if value is not None:
-                days.add(value.isoformat())
-    existing = set(partitions_def.get_partition_keys())
-    return sorted(days & existing)
-
-
-def _header_of(spec: EntitySpec) -> str:
-    assert spec.parent is not None
-    return spec.parent.entity_set
+def _days(batch: LandedBatch, existing: set[str]) -> dict[str, int]:
+    """Records per existing daily partition, from the batch's own day counts."""
+    return {day: rows for day, rows in batch.manifest.rows_by_day.items() if day in existing}
 
 
 def build_refresh_job(
@@ -87,35 +81,33 @@ def build_refresh_job(
         catalog = fo.settings.catalog
         requests = _requests(catalog, config.targets)
         with fo.extractor(context.run_id, context.log) as extractor:
-            batches = extractor.extract(requests)
-            loaded = list(zip(requests, batches))
-            child_requests = []
-            for request, batch in loaded:
-                for child in catalog.children_of(request.spec.entity_set):
-                    child_request = _child_request(child, request.spec, batch)
-                    if child_request:
-                        child_requests.append((child_request, batch))
-            child_batches = extractor.extract([r for r, _ in child_requests])
-        window_days = {request.spec.entity_set: _partitions(batch, request.spec.window_field, partitions_def)
-                       for request, batch in loaded}
-        for (child_request, _header), batch in zip(child_requests, child_batches):
-            loaded.append((child_request, batch))
-            spec = child_request.spec
-            # Lines with a date of their own land on its days, others on their header's.
-            window_days[spec.entity_set] = (_partitions(batch, spec.window_field, partitions_def) if spec.window_field
-                                            else window_days[_header_of(spec)])
+            loaded = list(zip(requests, extractor.extract(requests)))
+            children = [(child_request, request.spec) for request, batch in loaded
+                        for child in catalog.children_of(request.spec.entity_set)
+                        if (child_request := _child_request(child, request.spec, batch))]
+            loaded += zip([r for r, _ in children], extractor.extract([r for r, _ in children]))
+        existing = set(partitions_def.get_partition_keys(current_time=dt.datetime.now(dt.timezone.utc)))
+        header_days = {request.spec.entity_set: _days(batch, existing) for request, batch in loaded}
         for request, batch in loaded:
             spec = request.spec
             result = upsert_batch(fo.sink, fo.ledger, batch, spec)
-            metadata = load_metadata(spec, batch, result, partitioned=True)
-            metadata["fo/event_ids"] = ", ".join(config.event_ids)
-            for partition in window_days.get(spec.entity_set, []):
-                context.log_event(
-                    dg.AssetMaterialization(asset_key=entity_key(spec, prefix), partition=partition, metadata=metadata)
-                )
+            key = entity_key(spec, prefix)
+            # Lines with no date of their own (purchase order lines) belong to their header's days.
+            days = _days(batch, existing) or (header_days.get(spec.parent.entity_set, {}) if spec.parent else {})
+            common = {**load_metadata(batch, result), "fo/event_ids": ", ".join(config.event_ids)}
+            for day, rows in days.items():
+                context.log_event(dg.AssetObservation(
+                    asset_key=key, partition=day, metadata={**common, "fo/records_refreshed": rows},
+                ))
+            table = checks.keys_unique(fo, spec, key)
+            context.log_event(dg.AssetCheckEvaluation(
+                asset_key=key, check_name=table.check_name, passed=table.passed, metadata=table.metadata,
+                blocking=True,
+            ))
             context.log.info(f"{spec.entity_set}: {batch.manifest.row_count} record(s) re-read and upserted")
 
-    @dg.job(name="fo_targeted_refresh", description="Re-reads the F&O records named by Business Events.")
+    @dg.job(name=REFRESH_JOB, description="Re-reads the F&O records named by Business Events.",
+            tags={"dagster/priority": REFRESH_PRIORITY})
     def targeted_refresh() -> None:
         refresh_records()
 

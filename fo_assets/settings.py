@@ -144,10 +144,30 @@ class Settings:
 
     @property
     def pool(self) -> str:
-        """One Dagster pool per F&O environment bounds how many runs hit it at once."""
-        # By host name, not port: a local sandbox restarted on another port is still the same environment.
-        host = urlsplit(self.fo.base_url).hostname or "" if self.fo else "unconfigured"
-        return "fo_" + re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
+        return pool_for(self.fo.base_url if self.fo else "")
+
+
+def pool_for(base_url: str) -> str:
+    """One Dagster pool per F&O environment bounds how many runs hit it at once."""
+    # By host name, not port: a local sandbox restarted on another port is still the same environment.
+    host = urlsplit(base_url.strip()).hostname or "unconfigured"
+    return "fo_" + re.sub(r"[^a-z0-9]+", "_", host.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class DefinitionSettings:
+    """The few settings that shape a code location's definitions, read when it loads.
+
+    Only these: the asset keys (prefix and catalog), the partitions and the pool. Everything else is read
+    and validated when a run, a schedule or a sensor needs it, so one wrong runtime setting fails those
+    with its message instead of taking the code location, its schedules and its alerts down.
+    """
+
+    partitions_start: dt.date
+    asset_key_prefix: tuple[str, ...]
+    catalog: Catalog
+    pool: str
+    backfill_chunk_days: int
 
 
 def read_config_file(path: Path) -> dict[str, str]:
@@ -175,12 +195,43 @@ def read_config_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _environment(env: Mapping[str, str] | None, config_file: Path | str | None) -> tuple[dict[str, str], Path]:
+    """The variables in effect (the configuration file's win) and the folder relative paths start from."""
+    values = dict(os.environ if env is None else env)
+    if config_file is None:
+        return values, Path.cwd()
+    values.update(read_config_file(Path(config_file)))
+    return values, Path(config_file).resolve().parent
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    webhook_url: str | None
+    dagster_ui_url: str | None  # for links in alerts
+
+
+def load_alert_settings(env: Mapping[str, str] | None = None,
+                        config_file: Path | str | None = None) -> AlertSettings:
+    """Only what alerts need: a wrong setting elsewhere must not silence the alerts about it."""
+    values, _ = _environment(env, config_file)
+    return AlertSettings(_optional_https(values, "FO_ALERT_WEBHOOK_URL"),
+                         (values.get("FO_DAGSTER_UI_URL") or "").rstrip("/") or None)
+
+
+def load_definition_settings(env: Mapping[str, str] | None = None,
+                             config_file: Path | str | None = None) -> DefinitionSettings:
+    values, base = _environment(env, config_file)
+    return DefinitionSettings(
+        partitions_start=_date(values, "FO_PARTITIONS_START", default=dt.date(2026, 1, 1)),
+        asset_key_prefix=_key_prefix(values.get("FO_ASSET_KEY_PREFIX", "")),
+        catalog=_catalog(values, base),
+        pool=pool_for(values.get("FO_BASE_URL", "")),
+        backfill_chunk_days=_int(values, "FO_BACKFILL_CHUNK_DAYS", 31, low=1, high=3660),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str | None = None) -> Settings:
-    env = dict(os.environ if env is None else env)
-    base = Path.cwd()
-    if config_file is not None:
-        env.update(read_config_file(Path(config_file)))
-        base = Path(config_file).resolve().parent
+    env, base = _environment(env, config_file)
     home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
     master_key = env.get("FO_ASSETS_MASTER_KEY")
     store = SecretStore(home / "secrets.enc", Secret(master_key) if master_key else None)

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fo_assets.dynamics.decode import DecodedPage
 from fo_assets.dynamics.dimensions import add_dimension_columns, dimension_fields
@@ -60,19 +61,23 @@ class BatchBuilder:
             if len(self.writer.manifest.queries) < MAX_LISTED_QUERIES:
                 self.writer.manifest.queries.append(url)
 
-    def record(self, result: QueryResult) -> None:
+    def record(self, result: QueryResult, window: tuple[dt.date, dt.date] | None = None) -> None:
         """How one query of a delete scope ended (per company: a company with an incomplete read flags
-        nothing)."""
+        nothing), and the days it read, so each day's check can say whether its own read was complete."""
         with self._lock:
             reads: dict[str, Any] = self.writer.manifest.reads.setdefault(result.company or "", {
                 "queries": 0, "rows": 0, "distinct": 0, "counted_queries": 0, "incomplete": [],
             })
             reads["queries"] += 1
+            reads["incomplete_queries"] = reads.get("incomplete_queries", 0) + (not result.complete)
             reads["rows"] += result.rows
             reads["distinct"] += result.distinct
             reads["counted_queries"] += result.source_count is not None
             if not result.complete and len(reads["incomplete"]) < MAX_LISTED_INCOMPLETE:
-                reads["incomplete"].append({"url": result.url, "read": result.distinct, "source": result.source_count})
+                reads["incomplete"].append({
+                    "url": result.url, "read": result.distinct, "source": result.source_count,
+                    "days": [d.isoformat() for d in window] if window else None,
+                })
             reads["complete"] = reads.get("complete", True) and result.complete
 
     def complete(self, company: str | None) -> bool:
@@ -86,8 +91,12 @@ class BatchBuilder:
         with self._lock:
             self._without_header += rows
 
-    def write(self, page: DecodedPage, url: str, company: str | None, extracted_at: dt.datetime) -> pa.Table:
-        """Append one page; returns its rows as landed (derived and dimension columns added)."""
+    def write(self, page: DecodedPage, url: str, company: str | None, extracted_at: dt.datetime,
+              day_lookup: pa.Table | None = None) -> pa.Table:
+        """Append one page; returns its rows as landed (derived and dimension columns added).
+
+        ``day_lookup`` gives lines that carry no date their header's day: the line's join fields and a
+        ``_day`` column, so the batch counts rows per day either way."""
         table = page.table
         for field in self.plan.derived:
             if field.name not in table.column_names:  # the company of a read filtered to one company
@@ -99,6 +108,9 @@ class BatchBuilder:
             self.unexpected |= page.unexpected
             self._unparseable += unparseable
             self.writer.write(table, url, extracted_at, company)
+            days = self.writer.manifest.rows_by_day
+            for day, rows in _rows_by_day(table, self.plan.day_column, day_lookup).items():
+                days[day] = days.get(day, 0) + rows
         return table
 
     def fail(self, error: FoError) -> None:
@@ -124,3 +136,17 @@ class BatchBuilder:
         if parents is not None:
             self.writer.write_parents(parents)
         return self.writer.seal()
+
+
+def _rows_by_day(table: pa.Table, day_column: str | None, day_lookup: pa.Table | None) -> dict[str, int]:
+    if day_column and day_column in table.column_names:
+        days = table.column(day_column)
+    elif day_lookup is not None:
+        keys = [name for name in day_lookup.column_names if name != "_day"]
+        days = table.select(keys).join(day_lookup, keys=keys, use_threads=False).column("_day")
+    else:
+        return {}
+    if pa.types.is_timestamp(days.type):  # an instant window field: the day it falls on in UTC
+        days = pc.cast(pc.floor_temporal(days, unit="day"), pa.date32())
+    return {row["values"].isoformat(): row["counts"] for row in pc.value_counts(days).to_pylist()
+            if row["values"] is not None}

@@ -45,6 +45,7 @@ from fo_assets.settings import Settings
 
 KeyLookup = tuple[str | None, tuple[tuple[str, str], ...]]  # (company, ((field, value), ...))
 Transform = Callable[[DecodedPage], DecodedPage]
+Window = tuple[dt.date, dt.date]
 
 # The shortest sub-window a windowed read is split into. A daily run, a week or a month of backfill is
 # one query per company: the companies keep requests in flight, and splitting would add a part-filled
@@ -59,6 +60,17 @@ class ExtractRequest:
     window: tuple[dt.date, dt.date] | None = None  # [start, end) for windowed entities and lines; None: all
     lookups: tuple[KeyLookup, ...] | None = None  # keyed pull
     companies: tuple[str, ...] | None = None  # default: the settings' legal entities
+
+
+@dataclass(frozen=True)
+class Read:
+    """One query of an extraction: its filter, what to do to each page, and whether it is part of a delete
+    scope (then its completeness is proven and recorded, with the days it covers)."""
+
+    filter: str | None
+    transform: Transform | None = None
+    scope: bool = True
+    window: Window | None = None
 
 
 class ExtractError(FoError):
@@ -254,9 +266,9 @@ class Extractor:
                 units = [pool.submit(self._guarded, job, company, read_lines, job, company, runner,
                                      self._lines_read(runner), self._parallelism(job))]
             else:
-                units = [pool.submit(self._guarded, job, company, self._read, job, company, filter, runner,
-                                     transform, scope)
-                         for filter, transform, scope in self._reads(job, company)]
+                units = [pool.submit(self._guarded, job, company, self._read, job, company, read.filter, runner,
+                                     read.transform, read.scope, read.window)
+                         for read in self._reads(job, company)]
             job.futures[company] = units
 
     def _guarded(self, job: Extraction, company: str | None, read: Callable[..., None], *args: object) -> None:
@@ -273,27 +285,27 @@ class Extractor:
                                   company=company))
 
     def _read(self, job: Extraction, company: str | None, filter: str | None, runner: QueryRunner,
-              transform: Transform | None = None, scope: bool = True) -> None:
+              transform: Transform | None = None, scope: bool = True, window: Window | None = None) -> None:
         result = runner.run(job.plan, company, filter, self._writer(job, company, transform), job.sink.counters,
                             lambda: job.sink.failed, prove=scope)
         job.sink.query(result.url)
         if scope:
-            job.sink.record(result)
+            job.sink.record(result, window)
 
     def _lines_read(self, runner: QueryRunner) -> Callable[..., None]:
         def read(job: Extraction, company: str | None, filter: str | None, transform: Transform | None) -> None:
             self._read(job, company, filter, runner, transform)
         return read
 
-    def _reads(self, job: Extraction, company: str | None) -> list[tuple[str | None, Transform | None, bool]]:
-        """(filter, page transform, counts towards the delete scope) of every query of one company."""
+    def _reads(self, job: Extraction, company: str | None) -> list[Read]:
+        """Every query of one company."""
         request, spec = job.request, job.plan.spec
         clause = company_clause(spec, company, job.company_ids)
         if job.mode == "keys":
             shared = spec.company_field is None
             groups = [pairs for c, pairs in request.lookups or () if shared or (c.lower() if c else None) == company]
             exact = _exact(job, groups)
-            return [(f, exact, False) for f in key_filters(job.plan, clause, groups)]
+            return [Read(f, exact, scope=False) for f in key_filters(job.plan, clause, groups)]
         if job.mode == "window" and request.window:
             start, end = request.window
             window, changed = job.plan.field(spec.window_field or ""), spec.changed_field
@@ -301,18 +313,18 @@ class Extractor:
             # remote server, throughput comes from concurrent requests, within the throttle budget. Each
             # sub-window ends on a part-filled page, one more request, so only long ones are split.
             parts = min(self._parallelism(job), (end - start).days // MIN_SUBWINDOW_DAYS)
-            reads: list[tuple[str | None, Transform | None, bool]] = [
-                (query.and_all(clause, query.any_of(
+            reads = [
+                Read(query.and_all(clause, query.any_of(
                     query.window_filter(window, first, last),
                     query.window_filter(job.plan.field(changed), first, last) if changed else None,
-                )), None, True)
+                )), window=(first, last))
                 for first, last in query.split_window(start, end, parts)
             ]
             if spec.open_states:
                 status = job.plan.field(spec.open_states.field)
-                reads.append((query.and_all(clause, query.not_in(status, spec.open_states.finished)), None, False))
+                reads.append(Read(query.and_all(clause, query.not_in(status, spec.open_states.finished)), scope=False))
             return reads
-        return [(clause, None, True)]
+        return [Read(clause)]
 
     def _parallelism(self, job: Extraction) -> int:
         """Concurrent reads per company that keep every worker busy: the budget still bounds requests."""
@@ -322,7 +334,7 @@ class Extractor:
         def on_page(page: DecodedPage, url: str, extracted_at: dt.datetime) -> None:
             if transform is not None:
                 page = transform(page)
-            landed = job.sink.write(page, url, company, extracted_at)
+            landed = job.sink.write(page, url, company, extracted_at, job.day_lookups.get(company))
             if job.key_fields:
                 job.keys[company].append(landed.select(list(job.key_fields)))
         return on_page

@@ -50,6 +50,8 @@ class Extraction:
     # Per company: a header job's key columns as its pages land; a line job's headers once known.
     keys: dict[str | None, list[pa.Table]] = field(default_factory=dict)
     futures: dict[str | None, list[Future]] = field(default_factory=dict)  # the reads of each company
+    # Lines without a date: per company, their header's day by join fields (see BatchBuilder.write).
+    day_lookups: dict[str | None, pa.Table] = field(default_factory=dict)
 
 
 def company_clause(spec: EntitySpec, company: str | None, company_ids: Mapping[str, int]) -> str | None:
@@ -84,10 +86,11 @@ def link_headers(jobs: list[Extraction]) -> None:
 
 
 def header_columns(lines: EntitySpec, header: EntitySpec) -> tuple[str, ...]:
-    """The header columns a line read needs: its join fields, what the lines inherit, its company."""
+    """The header columns a line read needs: its join fields, what the lines inherit, its company and day."""
     assert lines.parent is not None
     company = (header.company_field,) if header.company_field else ()
-    return tuple(dict.fromkeys([*company, *lines.parent.header_fields, *lines.parent.inherit]))
+    day = (header.window_field,) if header.window_field else ()
+    return tuple(dict.fromkeys([*company, *lines.parent.header_fields, *lines.parent.inherit, *day]))
 
 
 def _covers(headers: tuple[str | None, ...], lines: tuple[str | None, ...]) -> bool:

@@ -48,6 +48,10 @@ def read_lines(job: Extraction, company: str | None, runner: QueryRunner, read: 
     line_names = spec.parent.line_fields
     renamed = headers.rename_columns([_line_name(job, name) for name in headers.column_names])
     job.keys[company] = [renamed.select(list(spec.parent_scope_columns))]
+    header_day = job.header.spec.window_field
+    if job.plan.day_column is None and header_day in renamed.column_names:
+        keys = [name for name in line_names if name in renamed.column_names]
+        job.day_lookups[company] = renamed.select([*keys, header_day]).rename_columns([*keys, "_day"])
     attach = _attacher(job, renamed) if spec.parent.inherit else None
     if ranged(job):
         (line_field,) = [name for name in line_names if name != spec.company_field]

@@ -131,6 +131,17 @@ class EntityPlan:
             return None
         return self.select_names
 
+    @property
+    def day_column(self) -> str | None:
+        """The landed column that says which day a row belongs to: the window field, or for lines the
+        header's date they inherit (GL lines' AccountingDate)."""
+        names = {*self.select_names, *(f.name for f in self.derived)}
+        if self.spec.window_field in names:
+            return self.spec.window_field
+        inherited = self.spec.parent.inherit if self.spec.parent else ()
+        dates = [f.name for f in self.derived if f.name in inherited and pa.types.is_date(f.type)]
+        return dates[0] if dates else None
+
     def field(self, name: str) -> FieldInfo:
         found = self.schema.get(name)
         if found is None:  # the contract check and plan_entity checked every field the engine asks for
