@@ -92,6 +92,17 @@ class Watched:
     by_day: bool  # partitioned by day: the last closed day must be loaded after it closed
 
 
+def watch_list(assets: Iterable[dg.AssetsDefinition]) -> list[Watched]:
+    """Every entity and model asset with the deadline of its freshness policy."""
+    found = []
+    for definition in assets:
+        for key in definition.keys:
+            model = key.path[-2:-1] == ["fo_model"]
+            found.append(Watched(key, MODEL_DEADLINE_HOUR if model else LOAD_DEADLINE_HOUR,
+                                 MODEL_WINDOW if model else LOAD_WINDOW, by_day=definition.partitions_def is not None))
+    return found
+
+
 def latest_deadline(now: dt.datetime, hour: int) -> dt.datetime:
     today = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     return today if now >= today else today - dt.timedelta(days=1)

@@ -2,8 +2,7 @@
 
 import dagster as dg
 
-from fo_assets.alerts import LOAD_DEADLINE_HOUR, LOAD_WINDOW, MODEL_DEADLINE_HOUR, MODEL_WINDOW, Watched
-from fo_assets.alerts import build_failure_sensor, build_freshness_sensor
+from fo_assets.alerts import build_failure_sensor, build_freshness_sensor, watch_list
 from fo_assets.assets import build_entity_assets
 from fo_assets.io_manager import UpsertIOManager
 from fo_assets.maintenance import maintenance_schedule, table_maintenance
@@ -38,18 +37,13 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     )
     # Event refreshes are small: they get a pool of their own so they never wait for a long backfill.
     refresh_job = build_refresh_job(partitions, f"{pool}_events", prefix)
-    watched = [
-        *(Watched(key, LOAD_DEADLINE_HOUR, LOAD_WINDOW, by_day=assets.partitions_def is not None)
-          for assets in entities for key in assets.keys),
-        *(Watched(key, MODEL_DEADLINE_HOUR, MODEL_WINDOW, by_day=False) for key in model.keys),
-    ]
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
         assets=dg.with_source_code_references([*entities, model]),
         jobs=[entity_job, refresh_job, build_reconciliation_job(catalog, pool, prefix), table_maintenance],
         schedules=[*build_schedules(ENTITY_JOB, RECONCILIATION_JOB, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),
-                 build_freshness_sensor(watched, config_file),
+                 build_freshness_sensor(watch_list([*entities, model]), config_file),
                  dg.AutomationConditionSensorDefinition("fo_model_automation", target=dg.AssetSelection.groups("model"),
                                                         default_status=dg.DefaultSensorStatus.RUNNING)],
         resources={"fo": runtime, "fo_io_manager": UpsertIOManager(runtime=runtime)},

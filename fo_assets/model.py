@@ -143,13 +143,16 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
         for table in MODEL_TABLES
     ]
 
-    @dg.multi_asset(name="fo_model", specs=specs)
+    # Subsettable: each model table is gated on its own dependencies' blocking checks, so a failed check on
+    # the ledger holds back the trial balance, not the spend model.
+    @dg.multi_asset(name="fo_model", specs=specs, can_subset=True)
     def fo_model(context: dg.AssetExecutionContext, fo: FoRuntime):
         """Runs the model over the landed entity tables: the Databricks Job, or DuckDB locally."""
         settings = fo.settings
+        tables = tuple(t for t in MODEL_TABLES if model_key(t, prefix) in context.selected_asset_keys)
         if settings.databricks is None:
-            counts = run_local_model(settings.delta_root)
-            for table in MODEL_TABLES:
+            counts = run_local_model(settings.delta_root, tables)
+            for table in tables:
                 yield dg.MaterializeResult(
                     asset_key=model_key(table, prefix),
                     metadata={"dagster/row_count": counts[table],
@@ -175,10 +178,11 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
                  "schema": settings.databricks.schema},
                 token,
                 JOB_TIMEOUT_S,
+                only=tables,  # the job's tasks are named after the model tables
             )
         except JobWaitTimeout as exc:
             raise dg.RetryRequested(max_retries=WAIT_RETRIES, seconds_to_wait=WAIT_RETRY_DELAY_S) from exc
-        for table in MODEL_TABLES:
+        for table in tables:
             yield dg.MaterializeResult(
                 asset_key=model_key(table, prefix),
                 metadata={"dagster/table_name": f"{settings.databricks.catalog}.{settings.databricks.schema}.{table}",
