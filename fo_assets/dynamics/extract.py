@@ -40,7 +40,8 @@ from fo_assets.dynamics.odata import ODataClient, RetryPolicy, Target
 from fo_assets.dynamics.reading import Cancelled, QueryRunner, exact_matches, key_filters, narrowed
 from fo_assets.dynamics.schema import EntityPlan, EntitySchema, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
-from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, SharedFolder, new_batch_id
+from fo_assets.dynamics.metadata_cache import SharedFolder
+from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, new_batch_id
 from fo_assets.settings import Settings
 
 KeyLookup = tuple[str | None, tuple[tuple[str, str], ...]]  # (company, ((field, value), ...))
