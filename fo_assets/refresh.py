@@ -26,7 +26,7 @@ from fo_assets.landing import LandedBatch
 from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.resources import FoRuntime
 
-Lookup = tuple[tuple[str, str], ...]
+FieldValues = tuple[tuple[str, str], ...]  # ((field, value), ...)
 REFRESH_JOB = "fo_targeted_refresh"
 # Dequeued before ordinary runs (Dagster's queued run coordinator orders by this tag).
 REFRESH_PRIORITY = "10"
@@ -44,7 +44,7 @@ class RefreshConfig(dg.Config):
 
 
 def _requests(catalog: Catalog, targets: list[RecordTarget]) -> list[ExtractRequest]:
-    grouped: dict[str, list[tuple[str | None, Lookup]]] = defaultdict(list)
+    grouped: dict[str, list[tuple[str | None, FieldValues]]] = defaultdict(list)
     for target in targets:
         grouped[target.entity_set].append((target.company, tuple(sorted(target.lookup.items()))))
     return [
@@ -59,7 +59,7 @@ def _child_request(child: EntitySpec, parent: EntitySpec, batch: LandedBatch) ->
     pairs = [(line, header) for line, header in child.parent.join if line != child.company_field]
     columns = list(dict.fromkeys([*([parent.company_field] if parent.company_field else []),
                                   *(header for _, header in pairs)]))
-    lookups: dict[tuple[str | None, Lookup], None] = {}
+    lookups: dict[tuple[str | None, FieldValues], None] = {}
     for path in batch.part_paths:
         for row in pq.read_table(path, columns=columns).to_pylist():
             company = row[parent.company_field] if parent.company_field else None

@@ -36,7 +36,7 @@ from fo_assets.dynamics.errors import FoError, SchemaError
 from fo_assets.dynamics.extraction import Extraction, Header, ReadMode, company_clause, header_columns, link_headers
 from fo_assets.dynamics.lines import read_lines
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
-from fo_assets.dynamics.odata import ODataClient, RetryPolicy, Target
+from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
 from fo_assets.dynamics.reading import Cancelled, QueryRunner, exact_matches, key_filters, narrowed
 from fo_assets.dynamics.schema import EntityPlan, EntitySchema, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
@@ -379,7 +379,7 @@ class Extractor:
         return False
 
     def _fetch(self, url: str, entity_set: str | None, accept: str) -> bytearray:
-        return self._client.get(url, Target(entity_set), self._totals, time.monotonic() + self._fo.deadline_s, accept)
+        return self._client.get(url, ReadTarget(entity_set), self._totals, time.monotonic() + self._fo.deadline_s, accept)
 
 
 def _derived_of(header: Header) -> list[pa.Field]:

@@ -52,7 +52,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Target:
+class ReadTarget:
     """What a request reads, for error messages."""
 
     entity_set: str | None = None
@@ -102,7 +102,7 @@ class ODataClient:
         self.close()
 
     def get(
-        self, url: str, target: Target, counters: Counters, deadline: float, accept: str | None = None
+        self, url: str, target: ReadTarget, counters: Counters, deadline: float, accept: str | None = None
     ) -> bytearray:
         """The body of a 200 answer to ``url``, after retries; FoError subclasses otherwise."""
         attempt = expired = 0
@@ -173,7 +173,7 @@ class ODataClient:
                 body += chunk
         return response, body
 
-    def pages(self, first_url: str, decode: Callable[[bytearray, str], T], target: Target, counters: Counters,
+    def pages(self, first_url: str, decode: Callable[[bytearray, str], T], target: ReadTarget, counters: Counters,
               deadline: float) -> Iterator[tuple[str, T]]:
         """(url, decoded page) for every page of a query, following nextLinks with the checks above."""
         followed = {first_url}
@@ -189,7 +189,7 @@ class ODataClient:
             followed.add(following)
             url = following
 
-    def _check_next_link(self, link: str, followed: set[str], target: Target, url: str) -> None:
+    def _check_next_link(self, link: str, followed: set[str], target: ReadTarget, url: str) -> None:
         parts = urlsplit(link)
         origin = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         if origin != self._origin:
@@ -201,7 +201,7 @@ class ODataClient:
                 f"refusing @odata.nextLink {link}: it was already followed (a paging loop)", **_at(target, url)
             )
 
-    def _backoff(self, attempt: int, deadline: float, what: str, target: Target, url: str, counters: Counters) -> None:
+    def _backoff(self, attempt: int, deadline: float, what: str, target: ReadTarget, url: str, counters: Counters) -> None:
         policy = self._policy
         delay = min(policy.backoff_cap_s, policy.backoff_base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
         if attempt >= policy.max_attempts or time.monotonic() + delay > deadline:
@@ -217,7 +217,7 @@ def tls_context(fo: FoSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(fo.ca_bundle) if fo.ca_bundle else None)
 
 
-def _at(target: Target, url: str, status: int | None = None) -> dict:
+def _at(target: ReadTarget, url: str, status: int | None = None) -> dict:
     return {"entity_set": target.entity_set, "company": target.company, "url": url, "status": status}
 
 
@@ -235,7 +235,7 @@ def _transport_failure(error: httpx.HTTPError, url: str) -> str | None:
     return None
 
 
-def _http_error(response: httpx.Response, body: bytearray, target: Target, url: str) -> FoError:
+def _http_error(response: httpx.Response, body: bytearray, target: ReadTarget, url: str) -> FoError:
     status = response.status_code
     reason = _reason(response, body)
     where = _at(target, url, status)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from fo_assets.dynamics import query
 from fo_assets.dynamics.decode import DecodedPage, PageDecoder
-from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.schema import EntityPlan, FieldInfo
 from fo_assets.dynamics.throttle import Counters
 
@@ -119,7 +119,7 @@ class QueryRunner:
     def count(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters) -> int:
         """F&O's ``$count`` of a query's rows."""
         url = query.entity_url(self._root, plan.spec.entity_set, filter=filter, count=True)
-        body = self._client.get(url, Target(plan.spec.entity_set, company), counters, self._deadline, "text/plain")
+        body = self._client.get(url, ReadTarget(plan.spec.entity_set, company), counters, self._deadline, "text/plain")
         return int(body.decode("utf-8-sig").strip())
 
     def collect(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters,
@@ -132,7 +132,7 @@ class QueryRunner:
 
     def _pages(self, url: str, plan: EntityPlan, decoder: PageDecoder, company: str | None, on_page: OnPage,
                counters: Counters, cancelled: Callable[[], bool]) -> None:
-        target = Target(plan.spec.entity_set, company)
+        target = ReadTarget(plan.spec.entity_set, company)
 
         def decode(body: bytearray, page_url: str) -> DecodedPage:
             return self._cpu.submit(decoder.decode, body, url=page_url, company=company).result()

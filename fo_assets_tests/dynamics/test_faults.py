@@ -14,7 +14,7 @@ from fo_assets.dynamics.decode import PageDecoder
 from fo_assets.dynamics.errors import ThrottledError
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
-from fo_assets.dynamics.odata import ODataClient, RetryPolicy, Target
+from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
 from fo_assets.dynamics.schema import plan_entity
 from fo_assets.dynamics.throttle import Counters, Throttle, budget_for
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -115,7 +115,7 @@ def test_a_token_revoked_mid_pagination_is_refreshed_once(paged, tmp_path):
     counters = Counters()
     deadline = time.monotonic() + 60
     store = MetadataStore(folder_for(tmp_path, fo.base_url), fo.base_url,
-                          lambda url, entity, accept: client.get(url, Target(entity), counters, deadline, accept))
+                          lambda url, entity, accept: client.get(url, ReadTarget(entity), counters, deadline, accept))
     plan = plan_entity(GL, store.entity(GL.entity_set))
     decoder = PageDecoder(plan)
     url = f"{fo.odata_root}/{GL.entity_set}?cross-company=true"
@@ -123,7 +123,7 @@ def test_a_token_revoked_mid_pagination_is_refreshed_once(paged, tmp_path):
     issued = paged.stats.tokens_issued
     with client:
         for number, (_, page) in enumerate(client.pages(url, lambda b, u: decoder.decode(b, url=u, company=None),
-                                                         Target(GL.entity_set), counters, deadline)):
+                                                         ReadTarget(GL.entity_set), counters, deadline)):
             rows += page.table.num_rows
             if number == 1:
                 paged.faults.revoke_tokens()

@@ -11,7 +11,7 @@ import pytest
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import SchemaError
 from fo_assets.dynamics.metadata import MetadataStore, folder_for, parse_edmx
-from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.schema import FieldInfo, field_kind
 from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets_tests.dynamics.conftest import settings_for
@@ -24,7 +24,7 @@ def store_factory(small_sandbox, tmp_path):
     client = ODataClient(fo, TokenProvider(fo, settings.secret("FO_CLIENT_SECRET")), Throttle(2))
 
     def fetch(url, entity_set, accept):
-        return client.get(url, Target(entity_set), Counters(), time.monotonic() + 30, accept)
+        return client.get(url, ReadTarget(entity_set), Counters(), time.monotonic() + 30, accept)
 
     folder = folder_for(tmp_path, fo.base_url)
     yield lambda max_age=dt.timedelta(hours=24), shared=None, home=folder: MetadataStore(

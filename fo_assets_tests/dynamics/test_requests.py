@@ -13,7 +13,7 @@ from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import AuthError, HttpError
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
-from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets_tests.conftest import ANCHOR, COMPANIES
 from fo_assets_tests.dynamics.conftest import settings_for
@@ -64,7 +64,7 @@ def test_a_metadata_service_without_filters_is_asked_entity_by_entity(small_sand
     def fetch(url, entity_set, accept):  # a service that refuses $filter, as an older one might
         if "$filter" in url:
             raise HttpError("F&O answered 400: the query option $filter is not allowed", url=url, status=400)
-        return client.get(url, Target(entity_set), Counters(), time.monotonic() + 30, accept)
+        return client.get(url, ReadTarget(entity_set), Counters(), time.monotonic() + 30, accept)
 
     store = MetadataStore(folder_for(tmp_path, fo.base_url), fo.base_url, fetch)
     with client:

@@ -13,7 +13,7 @@ from fo_assets.catalog import spec_for
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import AuthError, HttpError, SchemaError, TransportError
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
-from fo_assets.dynamics.odata import ODataClient, Target
+from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets.sandbox.tls import ensure_tls
 from fo_assets_tests.conftest import ANCHOR
@@ -56,7 +56,7 @@ def test_a_wrong_ca_fails_the_odata_request_with_a_tls_message(small_sandbox, tm
     tokens = TokenProvider(fo, settings_for(small_sandbox, tmp_path).secret("FO_CLIENT_SECRET"))
     wrong = dataclasses.replace(fo, ca_bundle=ensure_tls(None).ca_path)
     with ODataClient(wrong, tokens, Throttle(2)) as client, pytest.raises(TransportError) as raised:
-        client.get(f"{fo.odata_root}/MainAccounts", Target("MainAccounts"), Counters(), time.monotonic() + 30)
+        client.get(f"{fo.odata_root}/MainAccounts", ReadTarget("MainAccounts"), Counters(), time.monotonic() + 30)
     assert "TLS verification of 127.0.0.1" in str(raised.value) and "FO_CA_BUNDLE" in str(raised.value)
 
 
@@ -100,7 +100,7 @@ def test_a_404_names_the_entity_set_rules(small_sandbox, tmp_path):
     fo = settings.require_fo()
     with ODataClient(fo, TokenProvider(fo, settings.secret("FO_CLIENT_SECRET")), Throttle(2)) as client:
         with pytest.raises(HttpError) as raised:
-            client.get(f"{fo.odata_root}/CustomerV3?cross-company=true", Target("CustomerV3", "usmf"), Counters(),
+            client.get(f"{fo.odata_root}/CustomerV3?cross-company=true", ReadTarget("CustomerV3", "usmf"), Counters(),
                        time.monotonic() + 30)
     message = str(raised.value)
     assert raised.value.status == 404 and "plural and case-sensitive" in message
