@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -15,6 +16,7 @@ from .auth import Authority
 from .errors import not_found, odata_error
 from .faults import Faults
 from .httpserver import Request, Response
+from .latency import ServiceProtection
 from .odata_service import ODataService
 from .stats import Stats
 
@@ -28,11 +30,13 @@ class SandboxApp:
         authority: Authority,
         odata: ODataService,
         faults: Faults,
+        protection: ServiceProtection,
         stats: Stats,
         admin_token: str,
         admin_actions: dict[str, AdminAction],
     ) -> None:
         self.authority, self.odata, self.faults, self.stats = authority, odata, faults, stats
+        self.protection = protection
         self.admin_token, self.admin_actions = admin_token, admin_actions
         self.in_flight = 0
 
@@ -68,7 +72,7 @@ class SandboxApp:
         try:
             limit = self.faults.concurrency
             if limit is not None and self.in_flight > limit:
-                return _throttled(1, "concurrent requests")
+                return _throttled(1, "too many concurrent requests")
             delay = self.faults.take_warmup() + self.faults.latency_s
             if delay:
                 await asyncio.sleep(delay)
@@ -84,17 +88,34 @@ class SandboxApp:
                 )
             throttled, retry_after = self.faults.take_throttle()
             if throttled:
-                return _throttled(retry_after, "requests in the last 5 minutes")
+                return _throttled(retry_after, "too many requests in the last 5 minutes")
             if self.faults.take_unavailable():
                 return Response(503, odata_error("The service is temporarily unavailable.", "", "Service Unavailable"))
             if req.method != "GET":
                 return Response(405, odata_error(f"{req.method} is not supported by the sandbox.", "", "Not allowed"))
+            return await self._protected(req)
+        finally:
+            self.in_flight -= 1
+
+    async def _protected(self, req: Request) -> Response:
+        """Serve within the service protection limits, taking the server time the latency model says."""
+        refusal = self.protection.admit()
+        if refusal:
+            return _throttled(refusal.retry_after, refusal.reason)
+        self.stats.entered(self.protection.in_flight)
+        cost = 0.0
+        try:
+            started = time.monotonic()
             response = await asyncio.get_running_loop().run_in_executor(None, self.odata.serve, req)
+            cost = self.protection.cost(response.rows, len(response.body))
+            remaining = cost - (time.monotonic() - started)
+            if remaining > 0:
+                await asyncio.sleep(remaining)
             if response.status == 200:
                 response.cut_at = self.faults.take_drop()
             return response
         finally:
-            self.in_flight -= 1
+            self.protection.release(cost)
 
     async def _admin(self, req: Request, parts: list[str]) -> Response:
         token = req.headers.get(ADMIN_HEADER, "")
@@ -115,7 +136,7 @@ class SandboxApp:
 
 def _throttled(retry_after: int | None, what: str) -> Response:
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-    message = f"The request was throttled: too many {what} for this user on this server."
+    message = f"The request was throttled: {what} for this user on this server."
     return Response(
         429,
         odata_error(message, "Microsoft.Dynamics.Ax.Services.ThrottlingException", "Too Many Requests"),

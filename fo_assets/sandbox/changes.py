@@ -1,23 +1,33 @@
-"""Change simulation: update, insert and delete records so the next OData read sees the change."""
+"""Change simulation: update, insert and delete records, and post pending vendor invoices, so the next
+OData read sees the change."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 
-from fo_assets.catalog import BY_ENTITY_SET
-
+from .gen_common import locale
 from .tenant import Tenant
+from .values import EMPTY_DATE, format_time
 
-Op = Literal["update", "insert", "delete"]
+Op = Literal["update", "insert", "delete", "post"]
+MODIFIED = "SysModifiedDateTime"
+_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class Change:
     op: Op
     entity_set: str
-    key: dict[str, Any]
+    key: dict[str, Any]  # for "post": the key of the posted invoice in VendInvoiceJourBiEntities
+    at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 class Changes:
@@ -25,49 +35,134 @@ class Changes:
         self.tenant = tenant
         self.log: list[Change] = []  # every change so far, oldest first (events are emitted from it)
 
-    def _key(self, entity_set: str, key: Mapping[str, Any]) -> dict[str, Any]:
-        """The full key; a company-scoped key may omit the company field (default company)."""
-        spec = BY_ENTITY_SET[entity_set]
-        full = dict(key)
-        if spec.company_field and spec.company_field not in full:
-            full[spec.company_field] = self.tenant.cfg.default_company
-        if spec.company_field:
-            full[spec.company_field] = str(full[spec.company_field]).lower()
-        return full
+    def _company(self, entity_set: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` with the company field filled (default company) in the case the entity stores it."""
+        field = self.tenant.schema(entity_set).company_field
+        out = dict(values)
+        if field:
+            out[field] = self.tenant.company_value(entity_set, str(out.get(field, self.tenant.cfg.default_company)))
+        return out
 
-    def update(self, entity_set: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-        full = self._key(entity_set, key)
+    def update(
+        self, entity_set: str, key: Mapping[str, Any], values: Mapping[str, Any], *, at: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Change fields of one row; an entity with SysModifiedDateTime gets it set to the change time."""
+        full, at = self._company(entity_set, key), at or _now()
+        values = dict(values)
+        if MODIFIED in self.tenant.schema(entity_set).by_name:
+            values.setdefault(MODIFIED, at)
         with self.tenant.lock:
             self.tenant.table(entity_set).update(full, values)
             self.tenant.touch(entity_set)
-        self.log.append(Change("update", entity_set, full))
+        self.log.append(Change("update", entity_set, full, at))
         return full
 
-    def insert(self, entity_set: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        spec = BY_ENTITY_SET[entity_set]
-        row = dict(values)
-        if spec.company_field:
-            row[spec.company_field] = str(row.get(spec.company_field, self.tenant.cfg.default_company)).lower()
+    def insert(self, entity_set: str, values: Mapping[str, Any], *, at: dt.datetime | None = None) -> dict[str, Any]:
+        row = self._company(entity_set, values)
         with self.tenant.lock:
             table = self.tenant.table(entity_set)
             table.insert(row)
             self.tenant.touch(entity_set)
         full = {k: row[k] for k in table.schema.keys}
-        self.log.append(Change("insert", entity_set, full))
+        self.log.append(Change("insert", entity_set, full, at or _now()))
         return full
 
-    def delete(self, entity_set: str, key: Mapping[str, Any]) -> dict[str, Any]:
-        full = self._key(entity_set, key)
+    def delete(self, entity_set: str, key: Mapping[str, Any], *, at: dt.datetime | None = None) -> dict[str, Any]:
+        full = self._company(entity_set, key)
         with self.tenant.lock:
             self.tenant.table(entity_set).delete(full)
             self.tenant.touch(entity_set)
-        self.log.append(Change("delete", entity_set, full))
+        self.log.append(Change("delete", entity_set, full, at or _now()))
         return full
+
+    def post_invoice(self, company: str, header_reference: str, *, at: dt.datetime | None = None) -> dict[str, Any]:
+        """Post a pending invoice as F&O does: it leaves VendorInvoiceHeaders/Lines and appears in
+        VendInvoiceJourBiEntities/VendInvoiceTransBiEntities (new SourceKeys, InvoiceId = the invoice
+        number, a new internal invoice id and voucher, SysModifiedDateTime and CreatedOn = the posting
+        time; a pending invoice without a date is dated the posting day). Returns the posted header's key."""
+        company, at = company.lower(), at or _now()
+        tenant = self.tenant
+        with tenant.lock:
+            header = _single(tenant.select("VendorInvoiceHeaders", company, HeaderReference=header_reference))
+            lines = tenant.select("VendorInvoiceLines", company, HeaderReference=header_reference)
+            journal, trans = tenant.table("VendInvoiceJourBiEntities"), tenant.table("VendInvoiceTransBiEntities")
+            stored = tenant.company_value("VendInvoiceJourBiEntities", company)
+            number = int((journal.columns["dataAreaId"] == stored).sum()) + 1
+            internal = f"{company.upper()}-APINV{number:07d}"
+            invoice_date = header["InvoiceDate"] if header["InvoiceDate"] != format_time(EMPTY_DATE) else at.date()
+            due_date = header["DueDate"] if header["DueDate"] != format_time(EMPTY_DATE) else invoice_date
+            tax_percent = Decimal(locale(company)[2])
+            amounts = [Decimal(str(line["Amount"])) for line in lines]
+            taxes = [(a * tax_percent / 100).quantize(_CENT, rounding=ROUND_FLOOR) for a in amounts]
+            common = {
+                "dataAreaId": stored,
+                "SysDataAreaId": stored,
+                "InvoiceId": header["InvoiceNumber"],
+                "InternalInvoiceId": internal,
+                "numberSequenceGroup": "",
+                "InvoiceDate": invoice_date,
+                "SysModifiedDateTime": at,
+                "CreatedOn": at,
+            }
+            source_key = int(journal.columns["SourceKey"].max()) + 1
+            journal.insert(
+                {
+                    **common,
+                    "SourceKey": source_key,
+                    "InvoiceAccount": header["InvoiceAccount"],
+                    "OrderAccount": header["VendorAccount"],
+                    "PurchId": header["PurchaseOrderNumber"] or "",
+                    "PurchaseType": "Purch" if header["PurchaseOrderNumber"] else "Journal",
+                    "DueDate": due_date,
+                    "DocumentDate": invoice_date,  # F&O defaults the document date to the invoice date
+                    "LedgerVoucher": f"{company.upper()}-APV{number:07d}",
+                    "InvoiceAmount": sum(amounts) + sum(taxes),
+                    "InvoiceAmountMST": sum(amounts) + sum(taxes),
+                    "SumTax": sum(taxes),
+                    "CurrencyCode": header["Currency"],
+                    "ExchRate": 100,
+                    "Qty": sum(Decimal(str(line["ReceiveNow"])) for line in lines),
+                }
+            )
+            first_line_key = int(trans.columns["SourceKey"].max()) + 1
+            trans.insert(
+                *(
+                    {
+                        **common,
+                        "SourceKey": first_line_key + i,
+                        "PurchID": line["PurchaseOrder"] or "",
+                        "LineNum": line["InvoiceLineNumber"],
+                        "PurchaseLineLineNumber": line["PurchLineNumber"],
+                        "ItemId": line["ItemNumber"],
+                        "Name": line["LineDescription"],
+                        "Qty": line["ReceiveNow"],
+                        "InventQty": line["ReceiveNow"],
+                        "PurchPrice": line["UnitPrice"],
+                        "PriceUnit": 1,
+                        "PurchUnit": line["Unit"],
+                        "LineAmount": amount,
+                        "LineAmountMST": amount,
+                        "TaxAmount": tax,
+                        "CurrencyCode": line["Currency"],
+                    }
+                    for i, (line, amount, tax) in enumerate(zip(lines, amounts, taxes))
+                )
+            )
+            pending_lines = tenant.table("VendorInvoiceLines")
+            for line in lines:
+                pending_lines.delete({k: line[k] for k in pending_lines.schema.keys})
+            tenant.table("VendorInvoiceHeaders").delete({k: header[k] for k in ("dataAreaId", "HeaderReference")})
+            for table in (pending_lines, tenant.table("VendorInvoiceHeaders"), journal, trans):
+                tenant.touch(table.schema.entity_set)
+        key = {"dataAreaId": stored, "SourceKey": source_key}
+        self.log.append(Change("post", "VendInvoiceJourBiEntities", key, at))
+        return key
 
     def apply(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The admin endpoint's form: {"op": "update", "entity_set": ..., "key": {...}, "values": {...}}."""
-        op, entity_set = payload.get("op"), payload.get("entity_set", "")
-        if entity_set not in BY_ENTITY_SET:
+        op = payload.get("op")
+        entity_set = payload.get("entity_set", "")
+        if entity_set not in self.tenant.schemas:
             raise KeyError(f"unknown entity set {entity_set!r}")
         if op == "update":
             return self.update(entity_set, payload["key"], payload.get("values", {}))
@@ -76,3 +171,9 @@ class Changes:
         if op == "delete":
             return self.delete(entity_set, payload["key"])
         raise ValueError(f"op must be update, insert or delete, got {op!r}")
+
+
+def _single(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(rows) != 1:
+        raise KeyError(f"no pending invoice with that company and HeaderReference (found {len(rows)})")
+    return rows[0]

@@ -61,12 +61,15 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--default-company", default="usmf")
     serve.add_argument("--page-size", type=int, default=10_000)
     serve.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
-    serve.add_argument("--wide", action="store_true", help="~290/310 fields on VendorsV2/CustomersV3")
     serve.add_argument("--state-dir", type=Path, help="keep CA, credentials and port here across restarts")
+    serve.add_argument(
+        "--extension-entities", action="store_true", help="also serve the customer extension ContosoProjectBudgets"
+    )
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
         ("change", "update, insert or delete a record of a running sandbox"),
+        ("post-invoice", "post a pending vendor invoice of a running sandbox"),
         ("emit", "send Business Events of a running sandbox to an HTTPS endpoint"),
     ):
         p = sub.add_parser(name, help=helptext)
@@ -80,12 +83,23 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--key", action="append", default=[], metavar="FIELD=VALUE")
             p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="values")
             p.set_defaults(sandbox_func=_change)
+        elif name == "post-invoice":
+            p.add_argument("company")
+            p.add_argument("header_reference", metavar="HEADER_REFERENCE")
+            p.set_defaults(sandbox_func=_post_invoice)
         else:
             p.add_argument("--url", required=True, help="the receiving HTTPS endpoint")
             p.add_argument("--receiver-ca", help="CA bundle that verifies the receiver's certificate")
             p.add_argument("--changed", action="store_true", help="events for records changed since the last emit")
             p.add_argument("--po", action="append", default=[], metavar="COMPANY:PO_NUMBER")
-            p.add_argument("--invoice", action="append", default=[], metavar="COMPANY:VENDOR:INVOICE")
+            p.add_argument(
+                "--invoice", action="append", default=[], metavar="COMPANY:INVOICE_ACCOUNT:INVOICE_ID",
+                help="a posted invoice",
+            )
+            p.add_argument(
+                "--invoice-naming", choices=("invoice", "vendor"), default="invoice",
+                help="name posted invoices InvoiceAccount/InvoiceId (default) or VendorAccount/InvoiceNumber",
+            )
             for flag in ("--duplicates", "--shuffle", "--batch"):
                 p.add_argument(flag, action="store_true")
             p.set_defaults(sandbox_func=_emit)
@@ -114,8 +128,9 @@ def _serve(args: argparse.Namespace) -> int:
         default_company=args.default_company,
         page_size=args.page_size,
         token_lifetime_s=args.token_lifetime,
-        wide=args.wide,
         state_dir=args.state_dir,
+        extension_entities=args.extension_entities,
+
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),
@@ -192,10 +207,16 @@ def _change(args: argparse.Namespace) -> int:
     return 0
 
 
+def _post_invoice(args: argparse.Namespace) -> int:
+    _admin(args, "post_invoice", {"company": args.company, "header_reference": args.header_reference})
+    return 0
+
+
 def _emit(args: argparse.Namespace) -> int:
     events = [dict(zip(("company", "po_number"), p.split(":", 1)), type="purchase_order_confirmed") for p in args.po]
     events += [
-        dict(zip(("company", "vendor", "invoice"), i.split(":", 2)), type="vendor_invoice_posted") for i in args.invoice
+        dict(zip(("company", "invoice_account", "invoice_id"), i.split(":", 2)), type="vendor_invoice_posted")
+        for i in args.invoice
     ]
     if not events and not args.changed:
         raise SystemExit("nothing to emit: give --changed, --po or --invoice")
@@ -207,6 +228,7 @@ def _emit(args: argparse.Namespace) -> int:
             "ca_bundle": args.receiver_ca,
             "changed": args.changed,
             "events": events,
+            "naming": args.invoice_naming,
             "duplicates": args.duplicates,
             "shuffle": args.shuffle,
             "batch": args.batch,

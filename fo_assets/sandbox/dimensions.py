@@ -1,24 +1,34 @@
-"""Financial-dimension display strings as F&O formats them.
+"""Financial-dimension values as F&O formats them: display strings and the BI entities' JSON.
 
 Ledger format: MainAccount-BusinessUnit-Department-CostCenter; default format:
 BusinessUnit-Department-CostCenter. Every segment of the format is present, so blank segments leave
 doubled or trailing delimiters (``605140--022-``); a value containing the delimiter is escaped with a
 backslash (``DAT\\-0000000002``); an empty dimension set is ``""``.
+
+``LedgerDimensionValuesJson`` (BI entities) lists the non-blank segments as one-key objects,
+``[{"MAINACCOUNT":"605140"},{"DEPARTMENT":"022"}]``: the shape a public integration parses; Microsoft does
+not document it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 BUSINESS_UNITS = ("001", "002", "003", "004", "005", "006", "DAT-0000000002")
 DEPARTMENTS = tuple(f"{n:03d}" for n in range(11, 36))
 COST_CENTERS = tuple(f"{n:03d}" for n in range(4, 100, 6))
+LEDGER_ATTRIBUTES = ("MAINACCOUNT", "BUSINESSUNIT", "DEPARTMENT", "COSTCENTER")
 
 
 def display(segments: tuple[str, ...], delimiter: str) -> str:
     if not any(segments):
         return ""
     return delimiter.join(s.replace(delimiter, "\\" + delimiter) for s in segments)
+
+
+def values_json(segments: tuple[str, ...]) -> str:
+    return orjson.dumps([{a: s} for a, s in zip(LEDGER_ATTRIBUTES, segments) if s]).decode()
 
 
 def _segment_pool(rng: np.random.Generator, size: int) -> list[tuple[str, str, str]]:
@@ -43,10 +53,24 @@ def default_values(rng: np.random.Generator, n: int, delimiter: str) -> np.ndarr
     return _pick(rng, pool + [""], required, n)
 
 
-def ledger_values(rng: np.random.Generator, main_accounts: list[str], n: int, delimiter: str) -> np.ndarray:
-    """Ledger-dimension display values over the given main accounts, with the documented shapes."""
-    accounts = rng.choice(np.array(main_accounts, dtype=object), 300).tolist()
-    pool = [display((a, *seg), delimiter) for a, seg in zip(accounts, _segment_pool(rng, 300))]
-    special = main_accounts[0] if "605140" not in main_accounts else "605140"
-    required = [display((special, "", "022", ""), delimiter), display((special, "DAT-0000000002", "", ""), delimiter)]
-    return _pick(rng, pool, required, n)
+class LedgerCombinations:
+    """A pool of ledger dimension combinations over given main accounts: each has the account's position,
+    its display string and its JSON. Lines pick combinations, so account, string and JSON always agree."""
+
+    def __init__(self, rng: np.random.Generator, main_accounts: list[str], delimiter: str, size: int = 300) -> None:
+        accounts = rng.integers(0, len(main_accounts), size).tolist()
+        segments = _segment_pool(rng, size)
+        # The documented shapes: a blank business unit and cost center, an escaped business unit.
+        special = main_accounts.index("605140") if "605140" in main_accounts else 0
+        accounts[:2] = [special, special]
+        segments[:2] = [("", "022", ""), ("DAT-0000000002", "", "")]
+        self.account = np.array(accounts, dtype=np.int64)
+        full = [(main_accounts[a], *seg) for a, seg in zip(accounts, segments)]
+        self.display = np.array([display(s, delimiter) for s in full], dtype=object)
+        self.json = np.array([values_json(s) for s in full], dtype=object)
+
+    def pick(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Positions in the pool for ``n`` lines; the special combinations are used at least once."""
+        chosen = rng.integers(0, len(self.account), n)
+        chosen[rng.choice(n, min(n, 2), replace=False)] = np.arange(min(n, 2))
+        return chosen

@@ -3,6 +3,12 @@
 Payloads follow the real shape (BusinessEventId, ControlNumber increasing with gaps, upper-case GUID
 EventId, ``/Date(ms)/`` EventTime, LegalEntity sometimes upper-case, ...). Delivery can repeat and
 reorder events, as F&O's retries and resends do.
+
+No real ``VendorInvoicePostedBusinessEvent`` payload is public. It describes a posted invoice
+(VendInvoiceJourBiEntities) and by default names it as Microsoft's documented sibling contract (sales
+invoice posted) does: ``InvoiceAccount``, ``InvoiceId``, ``InvoiceDate``, ``InvoiceDueDate``,
+``InvoiceAmountInAccountingCurrency``, ``InvoiceTaxAmount`` and the order (``PurchaseOrderId`` for
+``SalesOrderId``); ``naming="vendor"`` names it ``VendorAccount``/``InvoiceNumber`` instead.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import ssl
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -24,6 +30,7 @@ from .tenant import Tenant
 
 PO_CONFIRMED = "PurchaseOrderConfirmedBusinessEvent"
 INVOICE_POSTED = "VendorInvoicePostedBusinessEvent"
+InvoiceNaming = Literal["invoice", "vendor"]
 
 
 def _ms_date(iso: str) -> str:
@@ -79,32 +86,49 @@ class Events:
             "VendorAccount": header["OrderVendorAccountNumber"],
         }
 
-    def vendor_invoice_posted(self, company: str, vendor: str, invoice: str) -> dict[str, Any]:
+    def vendor_invoice_posted(
+        self, company: str, invoice_account: str, invoice_id: str, *, naming: InvoiceNaming = "invoice"
+    ) -> dict[str, Any]:
+        """The event of a posted invoice, found by its invoice account and InvoiceId."""
         company = company.lower()
-        header = _one_row(self.tenant, "VendorInvoiceHeaders", company, VendorAccount=vendor, InvoiceNumber=invoice)
+        header = _one_row(
+            self.tenant, "VendInvoiceJourBiEntities", company, InvoiceAccount=invoice_account, InvoiceId=invoice_id
+        )
+        event = self._envelope(INVOICE_POSTED, company, f"VendInvoiceJour: {invoice_id}")
+        if naming == "vendor":
+            return {
+                **event,
+                "InvoiceAmount": header["InvoiceAmount"],
+                "InvoiceDate": _ms_date(header["InvoiceDate"]),
+                "InvoiceNumber": invoice_id,
+                "TransactionCurrencyCode": header["CurrencyCode"],
+                "VendorAccount": header["OrderAccount"],
+            }
+        if naming != "invoice":
+            raise ValueError(f"naming must be 'invoice' or 'vendor', got {naming!r}")
         return {
-            **self._envelope(INVOICE_POSTED, company, f"VendInvoiceJour: {invoice}"),
-            "InvoiceAmount": header["InvoiceAmount"],
+            **event,
+            "InvoiceAccount": invoice_account,
+            "InvoiceAmountInAccountingCurrency": header["InvoiceAmountMST"],
             "InvoiceDate": _ms_date(header["InvoiceDate"]),
-            "InvoiceNumber": invoice,
-            "TransactionCurrencyCode": header["CurrencyCode"],
-            "VendorAccount": vendor,
+            "InvoiceDueDate": _ms_date(header["DueDate"]),
+            "InvoiceId": invoice_id,
+            "InvoiceTaxAmount": header["SumTax"],
+            "PurchaseOrderId": header["PurchId"],
         }
 
-    def for_changes(self) -> list[dict[str, Any]]:
-        """Events for the purchase orders and vendor invoices inserted or updated since the last call."""
+    def for_changes(self, *, naming: InvoiceNaming = "invoice") -> list[dict[str, Any]]:
+        """Events for the changes since the last call: purchase orders inserted or updated (confirmed), and
+        vendor invoices posted."""
         events = []
         for change in self.changes.log[self._changes_emitted :]:
-            company = change.key.get("dataAreaId", "")
-            if change.op == "delete":
-                continue
-            if change.entity_set == "PurchaseOrderHeadersV2":
+            company = str(change.key.get("dataAreaId", "")).lower()
+            if change.entity_set == "PurchaseOrderHeadersV2" and change.op in ("update", "insert"):
                 events.append(self.purchase_order_confirmed(company, change.key["PurchaseOrderNumber"]))
-            elif change.entity_set == "VendorInvoiceHeaders":
-                row = _one_row(
-                    self.tenant, "VendorInvoiceHeaders", company, HeaderReference=change.key["HeaderReference"]
-                )
-                events.append(self.vendor_invoice_posted(company, row["VendorAccount"], row["InvoiceNumber"]))
+            elif change.op == "post":
+                row = _one_row(self.tenant, change.entity_set, company, SourceKey=change.key["SourceKey"])
+                account, invoice_id = row["InvoiceAccount"], row["InvoiceId"]
+                events.append(self.vendor_invoice_posted(company, account, invoice_id, naming=naming))
         self._changes_emitted = len(self.changes.log)
         return events
 
@@ -139,13 +163,15 @@ class Events:
             ]
 
     def apply(self, payload: dict[str, Any]) -> list[int]:
-        """Admin form: {"url", "ca_bundle"?, "changed": true | "events": [{"type", "company", ...}], ...}."""
+        """Admin form: {"url", "ca_bundle"?, "changed": true | "events": [{"type", "company", ...}],
+        "naming"?: "invoice" | "vendor", "duplicates"?, "shuffle"?, "batch"?}."""
+        naming = payload.get("naming", "invoice")
         builders = {
             "purchase_order_confirmed": self.purchase_order_confirmed,
-            "vendor_invoice_posted": self.vendor_invoice_posted,
+            "vendor_invoice_posted": lambda **spec: self.vendor_invoice_posted(**spec, naming=naming),
         }
         events = (
-            self.for_changes()
+            self.for_changes(naming=naming)
             if payload.get("changed")
             else [builders[spec.pop("type")](**spec) for spec in (dict(s) for s in payload.get("events", []))]
         )

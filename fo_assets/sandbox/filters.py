@@ -6,6 +6,11 @@ literals (``Microsoft.Dynamics.DataEntities.PurchStatus'Received'``, ``eq``/``ne
 Rejected with the messages a client must surface: functions (``contains``, ``startswith``...), ``in``,
 ``has``, unknown properties, type mismatches, syntax errors. String comparisons ignore case, as F&O's
 SQL collation does.
+
+Two F&O behaviours a client must survive: a filter with more nodes than ASP.NET OData's ``MaxNodeCount``
+(100 by default) is refused (``count_nodes``), and an X++ Date field compared with a date-time literal is
+compared by date, the literal first converted to a date in a time zone that is not UTC
+(``date_offset_s``), so a bound at ``T00:00:00Z`` lands on the previous day while ``T12:00:00Z`` does not.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from .schema import ENUMS, NAMESPACE, FieldDef
-from .values import parse_time
+from .schema import NAMESPACE, FieldDef, enums
+from .values import DECIMAL_SCALE, parse_time
 
 
 class ODataQueryError(ValueError):
@@ -31,7 +36,7 @@ class ODataQueryError(ValueError):
 
 @dataclass(frozen=True)
 class Literal:
-    kind: str  # string, number, datetime, enum, null, bool, date
+    kind: str  # string, number, datetime, enum, null, bool, date, guid
     value: object = None
     enum_type: str | None = None
 
@@ -71,6 +76,7 @@ _FLIP = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
+  | (?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![\w-]))
   | (?P<enum>[A-Za-z_][\w.]*'(?:[^']|'')*')
   | (?P<string>'(?:[^']|'')*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
@@ -174,6 +180,8 @@ class _Parser:
             return Literal("datetime", parse_time(value))
         if kind == "date":
             return Literal("date", value)
+        if kind == "guid":
+            return Literal("guid", value.lower())
         self.i -= 1
         raise self.fail("a property or a literal")
 
@@ -211,8 +219,25 @@ _LITERAL_TYPE = {
     "datetime": "Edm.DateTimeOffset",
     "bool": "Edm.Boolean",
     "date": "Edm.Date",
+    "guid": "Edm.Guid",
 }
-_ACCEPTS = {"str": ("string",), "dec": ("number",), "int": ("number",), "time": ("datetime",)}
+_ACCEPTS = {"str": ("string",), "dec": ("number",), "int": ("number",), "time": ("datetime",), "bool": ("bool",)}
+_COMPARE = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+}
+
+
+def _accepts(field: FieldDef) -> tuple[str, ...]:
+    if field.xpp == "Guid":
+        return ("guid",)
+    if field.xpp == "Container":
+        return ()
+    return _ACCEPTS[field.storage]
 
 
 def _incompatible(field: FieldDef, lit: Literal, op: str) -> ODataQueryError:
@@ -243,7 +268,7 @@ def _strings(column: np.ndarray, op: str, text: str) -> np.ndarray:
     values = column.tolist()
     needle = text.lower()
     if op in ("eq", "ne"):
-        if "*" in needle:
+        if "*" in needle:  # F&O's wildcard; it has no escape
             rx = re.compile(".*".join(re.escape(part) for part in needle.split("*")), re.DOTALL)
             hit = [v is not None and rx.fullmatch(v.lower()) is not None for v in values]
         else:
@@ -254,7 +279,23 @@ def _strings(column: np.ndarray, op: str, text: str) -> np.ndarray:
     return np.array([v is not None and cmp(v.lower(), needle) for v in values], dtype=bool)
 
 
-def _compare(node: Compare, field: FieldDef, column: np.ndarray) -> np.ndarray:
+def _enum(node: Compare, field: FieldDef, column: np.ndarray) -> np.ndarray:
+    lit, op = node.literal, node.op
+    if lit.kind != "enum" or lit.enum_type != f"{NAMESPACE}.{field.enum}":
+        raise _incompatible(field, lit, op)
+    if lit.value not in enums()[field.enum or ""]:
+        raise ODataQueryError(
+            f"The string '{lit.value}' is not a valid enumeration type constant of '{field.edm_type}'."
+        )
+    if op not in ("eq", "ne"):
+        raise ODataQueryError(
+            f"Enum property '{field.name}' supports only eq and ne, not {op}.", "System.NotSupportedException"
+        )
+    hit = column == lit.value
+    return hit if op == "eq" else ~hit
+
+
+def _compare(node: Compare, field: FieldDef, column: np.ndarray, date_offset_s: int) -> np.ndarray:
     lit, op = node.literal, node.op
     if lit.kind == "null":
         if op not in ("eq", "ne"):
@@ -265,46 +306,77 @@ def _compare(node: Compare, field: FieldDef, column: np.ndarray) -> np.ndarray:
             else np.zeros(len(column), dtype=bool)
         )
         return is_null if op == "eq" else ~is_null
-    if field.xpp == "Enum":
-        if lit.kind != "enum" or lit.enum_type != f"{NAMESPACE}.{field.enum}":
-            raise _incompatible(field, lit, op)
-        if lit.value not in ENUMS[field.enum or ""]:
-            raise ODataQueryError(
-                f"The string '{lit.value}' is not a valid enumeration type constant of '{field.edm_type}'."
-            )
-        if op not in ("eq", "ne"):
-            raise ODataQueryError(
-                f"Enum property '{field.name}' supports only eq and ne, not {op}.", "System.NotSupportedException"
-            )
-        hit = column == lit.value
-        return hit if op == "eq" else ~hit
-    if lit.kind not in _ACCEPTS[field.storage]:
+    if field.enum:
+        return _enum(node, field, column)
+    if lit.kind not in _accepts(field):
         raise _incompatible(field, lit, op)
     if field.storage == "str":
         return _strings(column, op, str(lit.value))
-    if field.storage == "time":
-        return {
-            "eq": np.equal,
-            "ne": np.not_equal,
-            "gt": np.greater,
-            "ge": np.greater_equal,
-            "lt": np.less,
-            "le": np.less_equal,
-        }[op](column, lit.value)
-    return _numeric(column, op, lit.value, field.scale or 0 if field.storage == "dec" else 0)  # type: ignore[arg-type]
+    if field.storage == "time" and field.xpp == "Date":
+        # A date field against an instant: the instant becomes a date in the server's zone first.
+        day = (int(lit.value) + date_offset_s) // 86_400  # type: ignore[call-overload]
+        return _COMPARE[op](column // 86_400, day)
+    if field.storage in ("time", "bool"):
+        return _COMPARE[op](column, lit.value)
+    return _numeric(column, op, lit.value, DECIMAL_SCALE if field.storage == "dec" else 0)  # type: ignore[arg-type]
 
 
 def evaluate(
-    expr: Expr, fields: Mapping[str, FieldDef], columns: Mapping[str, np.ndarray], type_name: str
+    expr: Expr,
+    fields: Mapping[str, FieldDef],
+    columns: Mapping[str, np.ndarray],
+    type_name: str,
+    *,
+    date_offset_s: int = 0,
 ) -> np.ndarray:
-    """Boolean mask of the rows (``columns`` in storage form) that satisfy ``expr``."""
+    """Boolean mask of the rows (``columns`` in storage form) that satisfy ``expr``.
+
+    ``date_offset_s``: the UTC offset (seconds) in which date-time literals become dates for Date fields.
+    """
     if isinstance(expr, Compare):
-        field = fields.get(expr.field)
-        if field is None:
-            raise ODataQueryError(f"Could not find a property named '{expr.field}' on type '{type_name}'.")
-        return _compare(expr, field, columns[expr.field])
+        return _compare(expr, _field(fields, expr.field, type_name), columns[expr.field], date_offset_s)
     if isinstance(expr, Not):
-        return ~evaluate(expr.operand, fields, columns, type_name)
-    left = evaluate(expr.left, fields, columns, type_name)
-    right = evaluate(expr.right, fields, columns, type_name)
-    return left & right if expr.op == "and" else left | right
+        return ~evaluate(expr.operand, fields, columns, type_name, date_offset_s=date_offset_s)
+    masks = (evaluate(e, fields, columns, type_name, date_offset_s=date_offset_s) for e in _chain(expr))
+    return np.logical_and.reduce(list(masks)) if expr.op == "and" else np.logical_or.reduce(list(masks))
+
+
+def _chain(expr: BoolOp) -> list[Expr]:
+    """The operands of a run of the same and/or (``a or b or c`` parses as ``(a or b) or c``), without
+    recursion, so long key chains do not exhaust Python's stack."""
+    operands: list[Expr] = []
+    node: Expr = expr
+    while isinstance(node, BoolOp) and node.op == expr.op:
+        operands.append(node.right)
+        node = node.left
+    operands.append(node)
+    return operands[::-1]
+
+
+def _field(fields: Mapping[str, FieldDef], name: str, type_name: str) -> FieldDef:
+    field = fields.get(name)
+    if field is None:
+        raise ODataQueryError(f"Could not find a property named '{name}' on type '{type_name}'.")
+    return field
+
+
+def count_nodes(expr: Expr, fields: Mapping[str, FieldDef], type_name: str) -> int:
+    """The nodes ASP.NET OData's FilterQueryValidator counts against MaxNodeCount: one per and/or/not, and
+    four per comparison (the operator, the property, the range variable ``$it`` the property is read from,
+    the literal). Conversion nodes the binder may add (null literals, numeric widening) are not counted,
+    so this may come out a little below the real count. Unknown properties fail first, as in binding."""
+    if isinstance(expr, Compare):
+        _field(fields, expr.field, type_name)
+        return 4
+    if isinstance(expr, Not):
+        return 1 + count_nodes(expr.operand, fields, type_name)
+    operands = _chain(expr)
+    return len(operands) - 1 + sum(count_nodes(e, fields, type_name) for e in operands)
+
+
+def check_node_count(expr: Expr, fields: Mapping[str, FieldDef], type_name: str, limit: int | None) -> None:
+    if limit is not None and count_nodes(expr, fields, type_name) > limit:
+        raise ODataQueryError(
+            f"The node count limit of '{limit}' has been exceeded. To increase the limit, set the "
+            "'MaxNodeCount' property on EnableQueryAttribute or ODataValidationSettings."
+        )

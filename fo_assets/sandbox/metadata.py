@@ -1,42 +1,48 @@
 """``/data/$metadata`` (EDMX) and the F&O metadata service ``/Metadata/PublicEntities``.
 
-Both are derived from the same schema the data is served from, so they always agree with the rows.
+Both are rendered from the same schemas the data is served from. The EDMX has the real tenant's shape:
+no MaxLength/Precision/Scale facets, ``Nullable="false"`` only where a property is not nullable, and on
+every property the ``Microsoft.Dynamics.OData.Core.V1.AXType`` annotation (in the element form the real
+EDMX uses) that tells an X++ Date from a UtcDateTime.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from fo_assets.catalog import BY_ENTITY_SET
-
 from .filters import evaluate, parse_filter
-from .schema import ENUMS, NAMESPACE, EntitySchema, FieldDef
+from .schema import NAMESPACE, EntitySchema, FieldDef, enums
 
+AXTYPE = "Microsoft.Dynamics.OData.Core.V1.AXType"
+# The metadata service's DataType names differ from the AXType members only for Int32.
+_DATA_TYPES = {"Int32": "Int"}
 _TYPE_NAMES = {
     "Date": "TransDate",
     "UtcDateTime": "UtcDateTime",
     "Real": "AmountMST",
     "Int64": "RecId",
-    "Int": "Integer",
+    "Int32": "Integer",
     "String": "Name",
+    "Guid": "Guid",
+    "Container": "Container",
 }
 
 
 def _property_xml(f: FieldDef) -> str:
-    attrs = [f"Name={quoteattr(f.name)}", f"Type={quoteattr(f.edm_type)}"]
-    if f.is_key or f.storage != "str" or f.xpp == "Enum":
-        attrs.append('Nullable="false"')
-    if f.max_length and f.xpp == "String":
-        attrs.append(f'MaxLength="{f.max_length}"')
-    if f.xpp == "Real":
-        attrs.append(f'Precision="{f.precision}" Scale="{f.scale}"')
-    return f"<Property {' '.join(attrs)} />"
+    nullable = "" if f.nullable else ' Nullable="false"'
+    return (
+        f"<Property Name={quoteattr(f.name)} Type={quoteattr(f.edm_type)}{nullable}>"
+        f'<Annotation Term="{AXTYPE}"><EnumMember>{AXTYPE}/{f.xpp}</EnumMember></Annotation></Property>'
+    )
 
 
-def edmx(schemas: tuple[EntitySchema, ...]) -> bytes:
+def edmx(schemas: Iterable[EntitySchema]) -> bytes:
+    schemas = list(schemas)
+    used = sorted({f.enum for s in schemas for f in s.fields if f.enum})
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">',
@@ -48,9 +54,9 @@ def edmx(schemas: tuple[EntitySchema, ...]) -> bytes:
         parts.append("<Key>" + "".join(f'<PropertyRef Name="{k}" />' for k in s.keys) + "</Key>")
         parts += [_property_xml(f) for f in s.fields]
         parts.append("</EntityType>")
-    for name, members in ENUMS.items():
+    for name in used:
         parts.append(f'<EnumType Name="{name}">')
-        parts += [f'<Member Name="{m}" Value="{i}" />' for i, m in enumerate(members)]
+        parts += [f"<Member Name={quoteattr(m)} Value=\"{v}\" />" for m, v in enums()[name].items()]
         parts.append("</EnumType>")
     parts.append('<EntityContainer Name="Resources">')
     parts += [f'<EntitySet Name="{s.entity_set}" EntityType="{s.type_name}" />' for s in schemas]
@@ -58,27 +64,31 @@ def edmx(schemas: tuple[EntitySchema, ...]) -> bytes:
     return "\n".join(parts).encode()
 
 
+def is_dimension(field: FieldDef) -> bool:
+    """Financial-dimension display fields: ``LedgerAccount`` and ``...Dimension...DisplayValue``."""
+    return field.name == "LedgerAccount" or ("Dimension" in field.name and field.name.endswith("DisplayValue"))
+
+
 def public_entity(schema: EntitySchema) -> dict[str, Any]:
     """One entity as the F&O metadata service describes it (the X++ DataType tells dates from instants)."""
-    dimension_fields = {d.field for d in BY_ENTITY_SET[schema.entity_set].dimensions}
     return {
         "Name": schema.public_name,
         "EntitySetName": schema.entity_set,
         "LabelId": f"@FoSandbox:{schema.public_name}",
-        "IsReadOnly": False,
+        "IsReadOnly": schema.entity_set.endswith("BiEntities"),
         "ConfigurationEnabled": True,
         "Properties": [
             {
                 "Name": f.name,
-                "TypeName": f.enum if f.xpp == "Enum" else _TYPE_NAMES[f.xpp],
-                "DataType": f.xpp,
+                "TypeName": f.enum or _TYPE_NAMES.get(f.xpp, f.xpp),
+                "DataType": _DATA_TYPES.get(f.xpp, f.xpp),
                 "LabelId": f"@FoSandbox:{f.name}",
                 "IsKey": f.is_key,
-                "IsMandatory": f.mandatory,
+                "IsMandatory": f.is_key,
                 "ConfigurationEnabled": True,
                 "AllowEdit": not f.is_key,
                 "AllowEditOnCreate": True,
-                "IsDimension": f.name in dimension_fields,
+                "IsDimension": is_dimension(f),
                 "DimensionRelation": "",
                 "IsDynamicDimension": False,
                 "DimensionLegalEntityProperty": "",
@@ -92,11 +102,15 @@ def public_entity(schema: EntitySchema) -> dict[str, Any]:
     }
 
 
-_LOOKUP_FIELDS = {"Name": FieldDef("Name", "String"), "EntitySetName": FieldDef("EntitySetName", "String")}
+_LOOKUP_FIELDS = {
+    "Name": FieldDef("Name", "Edm.String", False, "String", True),
+    "EntitySetName": FieldDef("EntitySetName", "Edm.String", False, "String", True),
+}
 
 
-def find_public_entities(schemas: tuple[EntitySchema, ...], filter_text: str) -> list[dict[str, Any]]:
+def find_public_entities(schemas: Iterable[EntitySchema], filter_text: str) -> list[dict[str, Any]]:
     """``/Metadata/PublicEntities?$filter=...`` over Name and EntitySetName (ODataQueryError if invalid)."""
+    schemas = list(schemas)
     if not filter_text.strip():
         return [public_entity(s) for s in schemas]
     columns = {

@@ -1,12 +1,15 @@
-"""Serving ``/data`` and ``/Metadata``: collections with server-driven paging, counts, metadata.
+"""Serving ``/data`` and ``/Metadata``: collections with server-driven offset paging, counts, metadata.
 
-Query results (row positions) and rendered pages (bytes) are cached per entity version, so repeated
-and paged reads cost one render per page and the server is never a benchmark's bottleneck.
+Query results (ordered row positions) are cached per entity version; rendered pages (bytes) are cached
+too where the order is stable, so repeated and paged reads of an ordered query cost one render per page
+and the server is never a benchmark's bottleneck. Where the order is not stable (no ``$orderby``, or ties),
+each request draws its own order (seeded, so a run is reproducible) and renders its page afresh.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
@@ -15,14 +18,12 @@ from urllib.parse import parse_qsl, quote, urlencode
 import numpy as np
 import orjson
 
-from fo_assets.catalog import BY_ENTITY_SET
-
 from .errors import not_found, odata_error
 from .filters import ODataQueryError
 from .httpserver import Request, Response
 from .metadata import edmx, find_public_entities, public_entity
+from .ordering import Ordered
 from .query import Query, matching_rows, parse_query
-from .schema import all_schemas
 from .tenant import Tenant
 
 _PUBLIC_ENTITY = re.compile(r"^PublicEntities\('((?:[^']|'')*)'\)$")
@@ -52,10 +53,12 @@ class _Lru(OrderedDict):
 class ODataService:
     def __init__(self, tenant: Tenant, base_url: str, page_size: int, page_cache_bytes: int = 512 << 20) -> None:
         self.tenant, self.base_url, self.page_size = tenant, base_url, page_size
-        self.schemas = all_schemas(tenant.cfg.wide)
+        self.cfg = tenant.cfg
         self._results = _Lru(64)
         self._pages = _Lru(page_cache_bytes)
-        self._edmx = edmx(self.schemas)
+        self._edmx = edmx(tenant.schemas.values())
+        self._unordered_requests = 0
+        self._counter_lock = threading.Lock()
 
     def serve(self, req: Request) -> Response:
         """Answer a GET under /data or /Metadata (auth and faults were handled by the caller)."""
@@ -68,7 +71,7 @@ class ODataService:
                     return self._service_document()
                 if parts == ["data", "$metadata"]:
                     return Response(200, self._edmx, "application/xml")
-                if len(parts) in (2, 3) and parts[1] in BY_ENTITY_SET:
+                if len(parts) in (2, 3) and parts[1] in self.tenant.schemas:
                     if len(parts) == 3 and parts[2] != "$count":
                         return self._not_found(req)
                     return self._collection(req, parts[1], count_only=len(parts) == 3)
@@ -85,42 +88,53 @@ class ODataService:
             orjson.dumps(
                 {
                     "@odata.context": f"{self.base_url}/data/$metadata",
-                    "value": [{"name": s.entity_set, "kind": "EntitySet", "url": s.entity_set} for s in self.schemas],
+                    "value": [{"name": n, "kind": "EntitySet", "url": n} for n in self.tenant.schemas],
                 }
             ),
         )
 
     def _metadata_service(self, req: Request, parts: list[str]) -> Response:
         context = f"{self.base_url}/Metadata/$metadata#PublicEntities"
+        schemas = self.tenant.schemas.values()
         if parts == ["PublicEntities"]:
             text = dict(parse_qsl(req.query, keep_blank_values=True)).get("$filter", "")
-            return Response(
-                200, orjson.dumps({"@odata.context": context, "value": find_public_entities(self.schemas, text)})
-            )
+            found = find_public_entities(schemas, text)
+            return Response(200, orjson.dumps({"@odata.context": context, "value": found}))
         match = _PUBLIC_ENTITY.match(parts[0]) if len(parts) == 1 else None
         name = match.group(1).replace("''", "'") if match else None
-        for schema in self.schemas:
+        for schema in schemas:
             if schema.public_name == name:
                 return Response(200, orjson.dumps({"@odata.context": context + "/$entity", **public_entity(schema)}))
         return self._not_found(req)
 
+    def _request_rng(self) -> np.random.Generator:
+        """The order of one request over an unstable result: seeded, so a sequence of requests repeats."""
+        with self._counter_lock:
+            self._unordered_requests += 1
+            number = self._unordered_requests
+        return np.random.default_rng([self.cfg.seed, 0x0DE7, number])
+
     def _collection(self, req: Request, entity_set: str, count_only: bool) -> Response:
         schema = self.tenant.schema(entity_set)
-        query = parse_query(schema, req.query)
+        query = parse_query(schema, req.query, self.cfg.max_filter_nodes)
         table = self.tenant.table(entity_set)
         version = self.tenant.versions[entity_set]
-        rows: np.ndarray = self._results.get_or(
-            (entity_set, version, query.cache_key), lambda: matching_rows(table, query, self.tenant.cfg.default_company)
+        result: Ordered = self._results.get_or(
+            (entity_set, version, query.cache_key), lambda: matching_rows(table, query, self.cfg)
         )
+        total = len(result.rows)
         if count_only:
-            return Response(200, str(len(rows)).encode(), "text/plain")
-        start = query.skip + query.skiptoken
-        limit = len(rows) if query.top is None else min(len(rows), query.skip + query.top)
+            return Response(200, str(total).encode(), "text/plain")
+        start = query.skip
+        limit = total if query.top is None else min(total, query.skip + query.top)
         end = min(limit, start + self.page_size)
-        body = self._pages.get_or(
-            (entity_set, version, query.params, query.skiptoken),
-            lambda: self._page(entity_set, query, rows, start, end, limit),
-        )
+        if result.ties is None or not self.cfg.unstable_order:
+            body = self._pages.get_or(
+                (entity_set, version, query.params),
+                lambda: self._page(entity_set, query, result.rows, start, end, limit),
+            )
+        else:
+            body = self._page(entity_set, query, result.for_request(self._request_rng()), start, end, limit)
         return Response(200, body, rows=max(0, end - start))
 
     def _page(self, entity_set: str, query: Query, rows: np.ndarray, start: int, end: int, limit: int) -> bytes:
@@ -130,13 +144,19 @@ class ODataService:
         context = f"{self.base_url}/data/$metadata#{entity_set}" + (
             f"({','.join(query.select)})" if query.select else ""
         )
-        body: dict[str, Any] = {"@odata.context": context}
+        head: dict[str, Any] = {"@odata.context": context}
         if query.count:
-            body["@odata.count"] = len(rows)
-        body["value"] = table.render(rows[start:end], names) if end > start else []
+            head["@odata.count"] = len(rows)
+        text = orjson.dumps(head)[:-1].decode() + ',"value":'
+        text += table.render(rows[start:end], names) if end > start else "[]"
         if end < limit:
-            params = list(query.params) + [("$skiptoken", str(end - query.skip))]
-            body["@odata.nextLink"] = f"{self.base_url}/data/{entity_set}?" + urlencode(
-                params, quote_via=quote, safe="$,'()*:-"
-            )
-        return orjson.dumps(body)
+            text += ',"@odata.nextLink":' + orjson.dumps(self._next_link(entity_set, query, end, limit)).decode()
+        return (text + "}").encode()
+
+    def _next_link(self, entity_set: str, query: Query, end: int, limit: int) -> str:
+        """F&O pages by offset: the same query with ``$skip`` moved on (and ``$top`` reduced, if given)."""
+        params = [(n, v) for n, v in query.params if n not in ("$skip", "$top")]
+        if query.top is not None:
+            params.append(("$top", str(limit - end)))
+        params.append(("$skip", str(end)))
+        return f"{self.base_url}/data/{entity_set}?" + urlencode(params, quote_via=quote, safe="$,'()*:-")

@@ -7,12 +7,13 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from .filters import Expr, ODataQueryError, evaluate, parse_filter
-from .ordering import order
+from .config import SandboxConfig
+from .filters import Expr, ODataQueryError, check_node_count, evaluate, parse_filter
+from .ordering import Ordered, ordered
 from .schema import EntitySchema
 from .table import Table
 
-_SUPPORTED = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", "$skiptoken", "$format"}
+_SUPPORTED = {"$filter", "$select", "$orderby", "$top", "$skip", "$count", "$format"}
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,7 @@ class Query:
     skip: int
     count: bool
     cross_company: bool
-    skiptoken: int
-    params: tuple[tuple[str, str], ...]  # the original parameters minus $skiptoken, for the nextLink
+    params: tuple[tuple[str, str], ...]  # the original parameters, for the nextLink
 
     @property
     def cache_key(self) -> tuple:
@@ -48,7 +48,7 @@ def _property(schema: EntitySchema, name: str) -> str:
     return name
 
 
-def parse_query(schema: EntitySchema, raw_query: str) -> Query:
+def parse_query(schema: EntitySchema, raw_query: str, max_filter_nodes: int | None = None) -> Query:
     params = parse_qsl(raw_query, keep_blank_values=True)
     options: dict[str, str] = {}
     for name, value in params:
@@ -62,6 +62,9 @@ def parse_query(schema: EntitySchema, raw_query: str) -> Query:
             options[name] = value
     cross = any(n.lower() == "cross-company" and v.lower() == "true" for n, v in params)
     text = options.get("$filter", "")
+    expr = parse_filter(text) if text.strip() else None
+    if expr is not None:
+        check_node_count(expr, schema.by_name, schema.type_name, max_filter_nodes)
     select = (
         tuple(_property(schema, s.strip()) for s in options["$select"].split(","))
         if options.get("$select", "").strip() not in ("", "*")
@@ -77,7 +80,7 @@ def parse_query(schema: EntitySchema, raw_query: str) -> Query:
     if count not in ("true", "false"):
         raise ODataQueryError(f"'{options['$count']}' is not a valid count option.")
     return Query(
-        filter=parse_filter(text) if text.strip() else None,
+        filter=expr,
         filter_text=text.strip(),
         select=select,
         orderby=tuple(orderby),
@@ -85,17 +88,18 @@ def parse_query(schema: EntitySchema, raw_query: str) -> Query:
         skip=_non_negative("$skip", options["$skip"]) if "$skip" in options else 0,
         count=count == "true",
         cross_company=cross,
-        skiptoken=_non_negative("$skiptoken", options["$skiptoken"]) if "$skiptoken" in options else 0,
-        params=tuple((n, v) for n, v in params if n != "$skiptoken"),
+        params=tuple(params),
     )
 
 
-def matching_rows(table: Table, query: Query, default_company: str) -> np.ndarray:
-    """Positions of the rows the query selects, in response order (before $skip/$top/paging)."""
+def matching_rows(table: Table, query: Query, cfg: SandboxConfig) -> Ordered:
+    """The rows the query selects, ordered by its ``$orderby`` (before $skip/$top/paging), with its ties."""
     schema = table.schema
     mask = np.ones(len(table), dtype=bool)
     if schema.company_field and not query.cross_company:
-        mask &= table.columns[schema.company_field] == default_company
+        column = table.columns[schema.company_field]
+        mask &= (column == cfg.default_company) | (column == cfg.default_company.upper())
     if query.filter is not None:
-        mask &= evaluate(query.filter, table.fields, table.columns, schema.type_name)
-    return order(table.fields, table.columns, query.orderby, np.flatnonzero(mask))
+        offset = int(cfg.date_filter_offset.total_seconds())
+        mask &= evaluate(query.filter, table.fields, table.columns, schema.type_name, date_offset_s=offset)
+    return ordered(table.fields, table.columns, query.orderby, np.flatnonzero(mask))

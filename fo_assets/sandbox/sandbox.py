@@ -14,6 +14,7 @@ from .config import SandboxConfig
 from .events import Events
 from .faults import Faults
 from .httpserver import HttpsServer
+from .latency import ServiceProtection
 from .odata_service import ODataService
 from .stats import Stats
 from .tenant import Tenant
@@ -36,17 +37,22 @@ class Sandbox:
         self.base_url = f"https://{self.cfg.host}:{self.port}"
         self.authority = Authority(self.cfg, self.base_url)
         self.faults = Faults(self.cfg.seed, self.authority.revoke_all)
+        # The latency model and service protection limits (off unless cfg.latency is set).
+        self.latency = ServiceProtection(self.cfg.latency)
         self.events = Events(self.cfg, self.tenant, self.changes)
         self.odata = ODataService(self.tenant, self.base_url, self.cfg.page_size)
         self.app = SandboxApp(
             self.authority,
             self.odata,
             self.faults,
+            self.latency,
             self.stats,
             self.admin_token,
             {
                 "faults": self._admin_faults,
+                "latency": self.latency.apply,
                 "changes": self.changes.apply,
+                "post_invoice": lambda p: self.changes.post_invoice(p["company"], p["header_reference"]),
                 "events": self.events.apply,
             },
         )

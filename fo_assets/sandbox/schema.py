@@ -1,99 +1,95 @@
-"""Field definitions of the sandbox entities: names, X++ types, keys, enums, precision.
+"""The sandbox tenant's entities, read from a real tenant's metadata (``real_tenant/entities.json``).
 
-Each entity is declared once here; the generator fills exactly these fields, the server renders them in
-this order, and ``$metadata`` / ``/Metadata/PublicEntities`` describe them. Keys and the company field
-come from ``fo_assets.catalog`` so the sandbox cannot drift from the connector's idea of identity.
+Entity sets, keys (in order), every property in the file's order with its Edm type, nullability and enum
+type, and the enum members with their values come from that file and nothing else; the sandbox imports
+nothing from the connector. Only one entity is not from it: the opt-in customer extension
+``ContosoProjectBudgets`` (``EXTENSION_ENTITIES``), declared here for tests of extension entities.
+
+X++ types (the ``AXType`` annotation that tells a Date from a UtcDateTime) are taken from the file where it
+has them (``CustomersV3``) and otherwise derived by ``derive_xpp_type``; docs/sandbox.md states the rule and
+how sure it is.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from importlib import resources
+from typing import Any, Literal
 
-from fo_assets.catalog import BY_ENTITY_SET, CATALOG
-
-XppType = Literal["String", "Date", "UtcDateTime", "Enum", "Real", "Int64", "Int"]
 NAMESPACE = "Microsoft.Dynamics.DataEntities"
+Storage = Literal["str", "int", "dec", "time", "bool"]
 
-ENUMS: dict[str, tuple[str, ...]] = {
-    "NoYes": ("No", "Yes"),
-    "CustVendorBlocked": ("No", "Invoice", "All", "Payment", "Requisition", "Never"),
-    "PurchStatus": ("None", "Backorder", "Received", "Invoiced", "Canceled"),
-    "VersioningDocumentState": (
-        "Draft",
-        "InReview",
-        "Rejected",
-        "Approved",
-        "InExternalReview",
-        "Confirmed",
-        "Finalized",
-    ),
-    "EcoResProductType": ("Item", "Service"),
-    "EcoResProductSubtype": ("Product", "ProductMaster"),
-    "DirPartyBaseType": ("Organization", "Person"),
-    "DimensionLedgerAccountType": (
-        "ProfitAndLoss",
-        "Revenue",
-        "Expense",
-        "BalanceSheet",
-        "Asset",
-        "Liability",
-        "Equity",
-        "Total",
-    ),
-    "LedgerPostingType": ("None", "LedgerJournal", "VendBalance", "PurchConsump", "CustBalance", "SalesRevenue", "Tax"),
-    "CurrentOperationsTax": ("Current", "Operations", "Tax"),
-    "LedgerTransType": ("None", "Sales", "Purch", "Cust", "Vend", "Bank", "Tax"),
+_EDM_XPP = {
+    "Edm.String": "String",
+    "Edm.Int32": "Int32",
+    "Edm.Int64": "Int64",
+    "Edm.Decimal": "Real",
+    "Edm.Guid": "Guid",
+    "Edm.Binary": "Container",
+    # X++ boolean is the system enum "boolean": the same tenant's EDMX annotates its Edm.Boolean properties Enum.
+    "Edm.Boolean": "Enum",
 }
+# Edm.DateTimeOffset names that hold instants (X++ UtcDateTime) rather than dates; see derive_xpp_type.
+_INSTANT_NAME = re.compile(r"(DateTime|Valid(From|To)|^CreatedOn|^ModifiedOn)$", re.IGNORECASE)
+
+
+def derive_xpp_type(name: str, edm_type: str) -> str:
+    """The X++ type of a property whose metadata capture lacks its AXType annotation.
+
+    Edm types map one to one (String, Int32, Int64, Decimal->Real, Guid, Binary->Container, enums and
+    Edm.Boolean->Enum). Edm.DateTimeOffset is ambiguous: UtcDateTime for names ending in ``DateTime``,
+    ``CreatedOn``/``ModifiedOn`` (the BI entities' creation stamps) and date-effective validity
+    (``ValidFrom``/``ValidTo``, ``AddressValidFrom``, ``RemittanceAddressValidTo``...); Date for everything
+    else (``InvoiceDate``, ``AccountingDate``, ``ActiveFrom``, ``Closed``, ``...ValidToDate``...).
+    """
+    if edm_type == "Edm.DateTimeOffset":
+        return "UtcDateTime" if _INSTANT_NAME.search(name) else "Date"
+    if edm_type.startswith(NAMESPACE + "."):
+        return "Enum"
+    return _EDM_XPP[edm_type]
 
 
 @dataclass(frozen=True)
 class FieldDef:
     name: str
-    xpp: XppType
+    edm_type: str  # Edm.* or Microsoft.Dynamics.DataEntities.<Enum>
+    nullable: bool
+    xpp: str  # X++ type in the AXType vocabulary: String, Int32, Int64, Real, Date, UtcDateTime, Enum, Guid...
+    xpp_from_metadata: bool  # False: derived by derive_xpp_type
     is_key: bool = False
-    enum: str | None = None
-    precision: int | None = None
-    scale: int | None = None
-    max_length: int | None = None
-    mandatory: bool = False
 
     @property
-    def edm_type(self) -> str:
-        if self.xpp == "Enum":
-            return f"{NAMESPACE}.{self.enum}"
+    def enum(self) -> str | None:
+        return self.edm_type.removeprefix(NAMESPACE + ".") if self.edm_type.startswith(NAMESPACE + ".") else None
+
+    @property
+    def storage(self) -> Storage:
+        """How the column is held: objects (str, enum symbol, guid, base64), int64, int64 in 10**-6 units,
+        int64 epoch seconds, or bool."""
         return {
-            "String": "Edm.String",
-            "Date": "Edm.DateTimeOffset",  # F&O exposes X++ dates as DateTimeOffset at noon UTC
-            "UtcDateTime": "Edm.DateTimeOffset",
-            "Real": "Edm.Decimal",
-            "Int64": "Edm.Int64",
-            "Int": "Edm.Int32",
-        }[self.xpp]
-
-    @property
-    def storage(self) -> Literal["str", "int", "dec", "time"]:
-        """How the column is held: object array of str, int64, int64 scaled by 10**scale, epoch seconds."""
-        if self.xpp in ("String", "Enum"):
-            return "str"
-        if self.xpp == "Real":
-            return "dec"
-        if self.xpp in ("Date", "UtcDateTime"):
-            return "time"
-        return "int"
+            "Edm.Int32": "int",
+            "Edm.Int64": "int",
+            "Edm.Decimal": "dec",
+            "Edm.DateTimeOffset": "time",
+            "Edm.Boolean": "bool",
+        }.get(self.edm_type, "str")
 
 
 @dataclass(frozen=True)
 class EntitySchema:
     entity_set: str
-    public_name: str  # the singular public entity name (VendorV2 for VendorsV2)
-    company_field: str | None
+    public_name: str  # the entity type (VendorV2 for VendorsV2), also the metadata service's entity name
     fields: tuple[FieldDef, ...]
+    keys: tuple[str, ...]  # in the order of the EDMX <Key>
+    from_real_tenant: bool = True
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields if f.is_key)
+    def company_field(self) -> str | None:
+        """The field ``cross-company`` applies to: company-specific entities expose ``dataAreaId``."""
+        return "dataAreaId" if "dataAreaId" in self.by_name else None
 
     @property
     def by_name(self) -> dict[str, FieldDef]:
@@ -104,148 +100,68 @@ class EntitySchema:
         return f"{NAMESPACE}.{self.public_name}"
 
 
-def _parse(code: str, name: str) -> FieldDef:
-    """Compact declarations: S[len] String, D Date, T UtcDateTime, E:Enum, R Real, L Int64, I Int."""
-    if code.startswith("E:"):
-        return FieldDef(name, "Enum", enum=code[2:])
-    if code.startswith("S"):
-        return FieldDef(name, "String", max_length=int(code[1:] or 60))
-    if code == "R":
-        return FieldDef(name, "Real", precision=32, scale=6)
-    return FieldDef(name, {"D": "Date", "T": "UtcDateTime", "L": "Int64", "I": "Int"}[code])
-
-
-_PUBLIC_NAMES = {
-    "VendorsV2": "VendorV2",
-    "CustomersV3": "CustomerV3",
-    "ProductsV2": "ProductV2",
-    "ReleasedProductsV2": "ReleasedProductV2",
-    "MainAccounts": "MainAccount",
-    "VendorInvoiceHeaders": "VendorInvoiceHeader",
-    "VendorInvoiceLines": "VendorInvoiceLine",
-    "PurchaseOrderHeadersV2": "PurchaseOrderHeaderV2",
-    "PurchaseOrderLinesV2": "PurchaseOrderLineV2",
-    "GeneralJournalAccountEntries": "GeneralJournalAccountEntry",
-}
-
-# Fields in served order after the company field. Key fields listed first; their types matter.
-_FIELDS: dict[str, str] = {
-    "VendorsV2": """VendorAccountNumber S20, VendorOrganizationName S100, VendorPartyType E:DirPartyBaseType,
-        VendorGroupId S10, CurrencyCode S3, OnHoldStatus E:CustVendorBlocked, CreditLimit R,
-        DefaultLedgerDimensionDisplayValue S500, PaymentTermsName S10, AddressCountryRegionId S10,
-        AddressCity S60, PrimaryEmailAddress S255, TaxExemptNumber S20, IsOneTimeVendor E:NoYes""",
-    "CustomersV3": """CustomerAccount S20, OrganizationName S100, PartyType E:DirPartyBaseType, CustomerGroupId S10,
-        SalesCurrencyCode S3, CreditLimit R, PaymentTerms S10, OnHoldStatus E:CustVendorBlocked,
-        AddressCountryRegionId S10, AddressCity S60, PrimaryContactEmail S255, PrimaryContactPhone S255,
-        DefaultDimensionDisplayValue S500, CreditLimitIsMandatory E:NoYes""",
-    "ProductsV2": """ProductNumber S20, ProductName S60, ProductSearchName S20, ProductType E:EcoResProductType,
-        ProductSubtype E:EcoResProductSubtype, ProductDescription S1000, ProductDimensionGroupName S10,
-        StorageDimensionGroupName S10""",
-    "ReleasedProductsV2": """ItemNumber S20, ProductNumber S20, SearchName S20, ItemModelGroupId S10,
-        ProductGroupId S10, PurchaseUnitSymbol S10, InventoryUnitSymbol S10, PurchasePrice R, SalesPrice R,
-        IsPurchasePriceAutomaticallyUpdated E:NoYes, ProductType E:EcoResProductType""",
-    "MainAccounts": """ChartOfAccounts S60, MainAccountId S20, Name S60, MainAccountType E:DimensionLedgerAccountType,
-        MainAccountCategory S30, PostingType E:LedgerPostingType, IsSuspended E:NoYes, ActiveFrom D, ActiveTo D,
-        MainAccountRecId L""",
-    "VendorInvoiceHeaders": """HeaderReference S20, InvoiceNumber S20, VendorAccount S20, InvoiceAccount S20,
-        InvoiceDate D, DueDate D, DocumentDate D, CurrencyCode S3, InvoiceDescription S60,
-        PurchaseOrderNumber S20, InvoiceAmount R, PaymentTermsName S10, IsOnHold E:NoYes, PostedDateTime T""",
-    "VendorInvoiceLines": """HeaderReference S20, InvoiceLineNumber R, ItemNumber S20, ProcurementCategoryName S60,
-        LineDescription S1000, Quantity R, UnitPrice R, LineAmount R, PurchaseUnitSymbol S10""",
-    "PurchaseOrderHeadersV2": """PurchaseOrderNumber S20, OrderVendorAccountNumber S20, InvoiceVendorAccountNumber S20,
-        PurchaseOrderName S100, PurchaseOrderStatus E:PurchStatus, DocumentApprovalStatus E:VersioningDocumentState,
-        CurrencyCode S3, AccountingDate D, RequestedDeliveryDate D, ConfirmedDeliveryDate D,
-        DefaultLedgerDimensionDisplayValue S500, PaymentTermsName S10, DeliveryAddressCountryRegionId S10,
-        VendorOrderReference S20, TotalDiscountPercentage R, LastConfirmationDateTime T""",
-    "PurchaseOrderLinesV2": """PurchaseOrderNumber S20, LineNumber L, ItemNumber S20, LineDescription S1000,
-        OrderedPurchaseQuantity R, PurchasePrice R, LineAmount R, PurchaseOrderLineStatus E:PurchStatus,
-        RequestedDeliveryDate D, PurchaseUnitSymbol S10, ProcurementProductCategoryName S60""",
-    "GeneralJournalAccountEntries": """GeneralJournalAccountEntryRecId L, JournalNumber S20, Voucher S20,
-        AccountingDate D, PostingLayer E:CurrentOperationsTax, LedgerAccount S500, AccountDisplayValue S500,
-        TransactionCurrencyCode S3, TransactionCurrencyAmount R, AccountingCurrencyAmount R,
-        ReportingCurrencyAmount R, Description S60, PostingType E:LedgerPostingType,
-        JournalCategory E:LedgerTransType, IsCredit E:NoYes, DocumentDate D, DocumentNumber S20""",
-}
-
-_WIDE_TARGET = {"VendorsV2": 290, "CustomersV3": 310}
-_WIDE_PREFIXES = (
-    "Address",
-    "Payment",
-    "Tax",
-    "Delivery",
-    "Invoice",
-    "Purchase",
-    "Sales",
-    "Bank",
-    "Contact",
-    "Credit",
-    "Discount",
-    "Freight",
-    "Fiscal",
-    "Language",
-    "Warehouse",
-    "Commission",
-    "Rebate",
-    "Withholding",
-    "Electronic",
-    "Foreign",
-    "Intrastat",
-    "Statistics",
-    "Collection",
-    "Settlement",
-)
-_WIDE_SUFFIXES = {
-    "Code": "S10",
-    "Name": "S60",
-    "Description": "S255",
-    "Id": "S20",
-    "Group": "S10",
-    "Date": "D",
-    "Amount": "R",
-    "Percentage": "R",
-    "Method": "S10",
-    "Required": "E:NoYes",
-    "Enabled": "E:NoYes",
-    "Number": "S20",
-    "Days": "I",
-    "Limit": "R",
-    "Reference": "S30",
-    "ChangedDateTime": "T",
-    "Sequence": "L",
-}
-
-
-def _wide_fields(entity_set: str, existing: set[str]) -> list[FieldDef]:
-    extra: list[FieldDef] = []
-    want = _WIDE_TARGET.get(entity_set, 0) - len(existing)
-    for prefix in _WIDE_PREFIXES:
-        for suffix, code in _WIDE_SUFFIXES.items():
-            name = prefix + suffix
-            if len(extra) < want and name not in existing:
-                extra.append(_parse(code, name))
-    return extra
+@cache
+def _real_tenant() -> dict[str, Any]:
+    text = resources.files("fo_assets.sandbox").joinpath("real_tenant", "entities.json").read_text("utf-8")
+    return json.loads(text)
 
 
 @cache
-def entity_schema(entity_set: str, wide: bool = False) -> EntitySchema:
-    spec = BY_ENTITY_SET[entity_set]
-    keys = set(spec.keys)
-    fields: list[FieldDef] = []
-    if spec.company_field:
-        fields.append(FieldDef(spec.company_field, "String", is_key=True, max_length=4, mandatory=True))
-    for item in _FIELDS[entity_set].split(","):
-        name, code = item.split()
-        f = _parse(code, name)
-        if name in keys:
-            f = FieldDef(f.name, f.xpp, True, f.enum, f.precision, f.scale, f.max_length, True)
-        fields.append(f)
-    missing = keys - {f.name for f in fields}
-    if missing:
-        raise RuntimeError(f"sandbox schema of {entity_set} lacks catalog key fields {sorted(missing)}")
-    if wide:
-        fields += _wide_fields(entity_set, {f.name for f in fields})
-    return EntitySchema(entity_set, _PUBLIC_NAMES[entity_set], spec.company_field, tuple(fields))
+def enums() -> dict[str, dict[str, int]]:
+    """Enum type -> {member: value}, as the real tenant declares them."""
+    return {name: dict(members) for name, members in _real_tenant()["enums"].items()}
 
 
-def all_schemas(wide: bool = False) -> tuple[EntitySchema, ...]:
-    return tuple(entity_schema(spec.entity_set, wide) for spec in CATALOG)
+def enum_default(enum: str) -> str:
+    """The member an unset enum field shows: the 0-valued one (or the lowest, where no member is 0)."""
+    members = enums()[enum]
+    return min(members, key=lambda m: (members[m] != 0, members[m]))
+
+
+def _field(spec: list[Any], keys: tuple[str, ...]) -> FieldDef:
+    name, edm_type, nullable = spec[:3]
+    xpp = spec[3] if len(spec) > 3 else None
+    return FieldDef(
+        name=name,
+        edm_type=edm_type,
+        nullable=bool(nullable),
+        xpp=xpp or derive_xpp_type(name, edm_type),
+        xpp_from_metadata=xpp is not None,
+        is_key=name in keys,
+    )
+
+
+def _real_schema(entity_set: str, spec: dict[str, Any]) -> EntitySchema:
+    keys = tuple(spec["keys"])
+    return EntitySchema(entity_set, spec["type"], tuple(_field(p, keys) for p in spec["properties"]), keys)
+
+
+# A customer extension, NOT from the real metadata: served only with SandboxConfig(extension_entities=True),
+# so tests can add an entity the standard catalog does not know (keys, a modified timestamp as its window).
+EXTENSION_ENTITIES: dict[str, dict[str, Any]] = {
+    "ContosoProjectBudgets": {
+        "type": "ContosoProjectBudget",
+        "keys": ["dataAreaId", "ProjectId", "BudgetLineId"],
+        "properties": [
+            ["dataAreaId", "Edm.String", False, "String"],
+            ["ProjectId", "Edm.String", False, "String"],
+            ["BudgetLineId", "Edm.Int64", False, "Int64"],
+            ["CostCategory", "Edm.String", True, "String"],
+            ["Amount", "Edm.Decimal", False, "Real"],
+            ["CurrencyCode", "Edm.String", True, "String"],
+            ["ApproverPersonalNote", "Edm.String", True, "String"],
+            ["ModifiedDateTime1", "Edm.DateTimeOffset", False, "UtcDateTime"],
+        ],
+    }
+}
+
+
+@cache
+def tenant_schemas(extension_entities: bool = False) -> dict[str, EntitySchema]:
+    """Every entity set the sandbox serves, in the file's order (then the extension, if asked for)."""
+    schemas = {name: _real_schema(name, spec) for name, spec in _real_tenant()["entities"].items()}
+    if extension_entities:
+        for name, spec in EXTENSION_ENTITIES.items():
+            schema = _real_schema(name, spec)
+            schemas[name] = EntitySchema(schema.entity_set, schema.public_name, schema.fields, schema.keys, False)
+    return schemas

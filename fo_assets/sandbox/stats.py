@@ -15,6 +15,7 @@ class Stats:
         self.throttled = 0  # 429s sent
         self.bytes_sent = 0
         self.rows_served = 0
+        self.peak_in_flight = 0  # most OData requests being served at once (after service protection)
 
     def record(self, path: str, status: int, body_bytes: int, rows: int = 0) -> None:
         with self._lock:
@@ -22,6 +23,10 @@ class Stats:
             self.bytes_sent += body_bytes
             self.rows_served += rows
             self.throttled += status == 429
+
+    def entered(self, in_flight: int) -> None:
+        with self._lock:
+            self.peak_in_flight = max(self.peak_in_flight, in_flight)
 
     def count(self, path_prefix: str = "", status: int | None = None) -> int:
         with self._lock:
@@ -39,4 +44,5 @@ class Stats:
                 "throttled": self.throttled,
                 "bytes_sent": self.bytes_sent,
                 "rows_served": self.rows_served,
+                "peak_in_flight": self.peak_in_flight,
             }

@@ -1,9 +1,12 @@
 """Storage <-> F&O JSON value conversions.
 
-Columns are held compactly (int64 epoch seconds for dates and instants, int64 scaled by 10**scale for
-Real amounts, object arrays for strings and enum symbols); these functions turn them into exactly the
-JSON F&O sends: dates at noon UTC, the 1900-01-01 sentinels, and amounts as JSON numbers with every
-decimal digit (via ``orjson.Fragment``, since a float would lose them).
+Columns are held compactly (int64 epoch seconds for dates and instants, int64 in 10**-6 units for
+decimals, bool arrays, object arrays for strings, enum symbols and GUIDs); these functions turn them into
+exactly the JSON text F&O sends: dates at noon UTC, the 1900-01-01 sentinels, and amounts as JSON numbers
+with every decimal digit (a float would lose them).
+
+The real tenant's ``$metadata`` gives decimals no scale; the sandbox holds six decimal places
+(``DECIMAL_SCALE``), as F&O's X++ ``real`` amounts do in practice, and refuses writes with more.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .schema import ENUMS, FieldDef
+from .schema import FieldDef, enum_default, enums
 
+DECIMAL_SCALE = 6
+UNITS = 10**DECIMAL_SCALE
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 EMPTY_DATE = int((dt.datetime(1900, 1, 1, 12, tzinfo=dt.UTC) - EPOCH).total_seconds())
 EMPTY_UTC = int((dt.datetime(1900, 1, 1, tzinfo=dt.UTC) - EPOCH).total_seconds())
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 
 
 def day_seconds(day: dt.date) -> int:
@@ -29,32 +35,53 @@ def day_seconds(day: dt.date) -> int:
     return (day.toordinal() - dt.date(1970, 1, 1).toordinal()) * 86_400 + 43_200
 
 
+def instant_seconds(value: dt.datetime) -> int:
+    return int((value - EPOCH).total_seconds())
+
+
 @lru_cache(maxsize=1 << 16)
 def format_time(seconds: int) -> str:
     return (EPOCH + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def decimal_fragments(units: np.ndarray, scale: int) -> list[orjson.Fragment]:
-    """Int64 units as exact JSON numbers: ``98765432109876123457, 6`` -> ``98765432109876.123457``.
+@lru_cache(maxsize=1 << 14)
+def _fraction(units: int) -> str:
+    return f".{units:0{DECIMAL_SCALE}d}".rstrip("0")
 
-    Trailing zeros are dropped as F&O does; vectorized, since pages hold 10,000 rows.
+
+def decimal_texts(units: np.ndarray) -> list[str]:
+    """Int64 units as exact JSON numbers: ``98765432109876123457`` -> ``98765432109876.123457``.
+
+    Trailing zeros are dropped as F&O does; pages hold 10,000 rows, so the fractions are cached.
     """
-    whole, frac = np.divmod(np.abs(units), 10**scale)
-    signs = np.where(units < 0, "-", "").tolist()
+    whole, frac = np.divmod(np.abs(units), UNITS)
     return [
-        orjson.Fragment(f"{s}{w}.{f:0{scale}d}".rstrip("0").rstrip(".") if f else f"{s}{w}")
-        for s, w, f in zip(signs, whole.tolist(), frac.tolist())
+        ("-" if negative else "") + (f"{w}{_fraction(f)}" if f else str(w))
+        for negative, w, f in zip((units < 0).tolist(), whole.tolist(), frac.tolist())
     ]
 
 
-def renderer(field: FieldDef) -> Callable[[np.ndarray], list[Any]]:
-    """A function from a column slice to JSON-ready values."""
+@lru_cache(maxsize=1 << 16)
+def _json_text(value: str | None) -> str:
+    return orjson.dumps(value).decode()
+
+
+@lru_cache(maxsize=1 << 16)
+def _time_text(seconds: int) -> str:
+    return f'"{format_time(seconds)}"'
+
+
+def json_texts(field: FieldDef) -> Callable[[np.ndarray], list[str]]:
+    """A function from a column slice to each value's JSON text (as orjson would write it)."""
     if field.storage == "time":
-        return lambda values: [format_time(v) for v in values.tolist()]
+        return lambda values: list(map(_time_text, values.tolist()))
     if field.storage == "dec":
-        scale = field.scale or 0
-        return lambda values: decimal_fragments(values, scale)
-    return lambda values: values.tolist()
+        return decimal_texts
+    if field.storage == "int":
+        return lambda values: list(map(str, values.tolist()))
+    if field.storage == "bool":
+        return lambda values: ["true" if v else "false" for v in values.tolist()]
+    return lambda values: list(map(_json_text, values.tolist()))
 
 
 def parse_time(text: str) -> int:
@@ -62,19 +89,32 @@ def parse_time(text: str) -> int:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"date-time {text!r} has no time zone (F&O expects Z or an offset)")
-    return int((value - EPOCH).total_seconds())
+    return instant_seconds(value)
 
 
-def decimal_units(value: Any, scale: int) -> int:
-    """A number (int, Decimal, or its text) as an int scaled by 10**scale; more digits are an error."""
+def decimal_units(value: Any) -> int:
+    """A number (int, Decimal, or its text) in 10**-6 units; more decimal places are an error."""
     try:
         number = Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number") from None
-    units = number.scaleb(scale)
+    units = number.scaleb(DECIMAL_SCALE)
     if units != units.to_integral_value():
-        raise ValueError(f"{value!r} has more than {scale} decimal places")
+        raise ValueError(f"{value!r} has more than {DECIMAL_SCALE} decimal places")
     return int(units)
+
+
+def blank(field: FieldDef) -> Any:
+    """What F&O stores for a field nobody set."""
+    if field.storage == "time":
+        return EMPTY_UTC if field.xpp == "UtcDateTime" else EMPTY_DATE
+    if field.enum:
+        return enum_default(field.enum)
+    if field.storage == "bool":
+        return False
+    if field.storage == "str":
+        return {"Guid": EMPTY_GUID, "Container": None}.get(field.xpp, "")
+    return 0
 
 
 def to_storage(field: FieldDef, value: Any) -> Any:
@@ -82,11 +122,16 @@ def to_storage(field: FieldDef, value: Any) -> Any:
     if field.storage == "str":
         if value is not None and not isinstance(value, str):
             raise ValueError(f"{field.name} takes a string, got {value!r}")
-        if field.xpp == "Enum" and value not in ENUMS[field.enum or ""]:
-            raise ValueError(f"{field.name}: {value!r} is not a symbol of enum {field.enum} {ENUMS[field.enum or '']}")
+        if field.enum and value not in enums()[field.enum]:
+            members = list(enums()[field.enum])
+            raise ValueError(f"{field.name}: {value!r} is not a symbol of enum {field.enum} {members}")
         return value
     if field.storage == "dec":
-        return decimal_units(value, field.scale or 0)
+        return decimal_units(value)
+    if field.storage == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{field.name} takes true or false, got {value!r}")
+        return value
     if field.storage == "time":
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return day_seconds(value)

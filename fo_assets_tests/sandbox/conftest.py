@@ -1,11 +1,14 @@
-"""Fixtures: small sandboxes over real HTTPS, msal tokens, TLS-verifying httpx clients."""
+"""Fixtures: small sandboxes over real HTTPS, msal tokens, TLS-verifying httpx clients, and the real
+tenant's metadata file the sandbox is built from (read here independently of the sandbox's code)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +16,25 @@ import msal
 import pytest
 import requests
 
+import fo_assets.sandbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
 
 ANCHOR = dt.date(2026, 6, 15)
+REAL_TENANT = Path(fo_assets.sandbox.__file__).parent / "real_tenant" / "entities.json"
+NS = "Microsoft.Dynamics.DataEntities"
+
+
+def real_tenant() -> dict[str, Any]:
+    """The real tenant's entities and enums, as the file states them."""
+    return json.loads(REAL_TENANT.read_text("utf-8"))
+
+
+def keys_of(rows: list[dict], key: Sequence[str]) -> list[tuple]:
+    return [tuple(r[k] for k in key) for r in rows]
+
+
+def without_etag(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "@odata.etag"} for r in rows]
 
 
 def small_config(**overrides: Any) -> SandboxConfig:
