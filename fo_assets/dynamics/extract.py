@@ -322,8 +322,12 @@ class Extractor:
                 for first, last in query.split_window(start, end, parts)
             ]
             if spec.open_states:
+                # Open records dated outside the window (those inside were just read).
                 status = job.plan.field(spec.open_states.field)
-                reads.append(Read(query.and_all(clause, query.not_in(status, spec.open_states.finished)), scope=False))
+                outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
+                                       f"{window.name} ge {query.day_bound(end, window)}")
+                reads.append(Read(query.and_all(clause, query.not_in(status, spec.open_states.finished), outside),
+                                  scope=False))
             return reads
         return [Read(clause)]
 

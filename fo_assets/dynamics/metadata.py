@@ -230,10 +230,13 @@ def parse_edmx(body: bytes | bytearray) -> dict[str, dict[str, Any]]:
 
 
 def _ax_type(prop: ET.Element) -> str | None:
-    """``Date`` from ``<Annotation Term="...AXType" EnumMember="...AXType/Date"/>`` under a property."""
+    """``Date`` from the AXType annotation under a property: ``<Annotation Term="...AXType">`` with the
+    member as an ``EnumMember`` element (as F&O writes it) or attribute (the CSDL shorthand)."""
     for child in prop:
         if child.tag.endswith("}Annotation") and child.get("Term") == AX_TYPE_TERM:
-            return (child.get("EnumMember") or "").rsplit("/", 1)[-1] or None
+            member = child.get("EnumMember") or next(
+                (e.text for e in child if e.tag.endswith("}EnumMember") and e.text), "")
+            return member.strip().rsplit("/", 1)[-1] or None
     return None
 
 
