@@ -34,13 +34,13 @@ from bench.runner import side_module
 from bench.server import SandboxProcess, Scale
 from bench.verify import compare, decimal_fields, landed, truth
 from bench.work import SIDES, Change, Job, Side, table_path
-from fo_assets.catalog import EntitySpec, spec_for
+from fo_assets.catalog import STANDARD, EntitySpec
 from fo_assets.sandbox.tenant import Tenant
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = dt.date(2026, 6, 15)
 COMPANIES = ("usmf", "demf", "gbsi")
-GL, VENDORS, PO = (spec_for(n) for n in ("GeneralJournalAccountEntries", "VendorsV2", "PurchaseOrderHeadersV2"))
+GL, VENDORS, PO = (STANDARD.spec_for(n) for n in ("GeneralJournalAccountEntries", "VendorsV2", "PurchaseOrderHeadersV2"))
 GL_VALUES = ("TransactionCurrencyAmount", "AccountingCurrencyAmount", "ReportingCurrencyAmount", "Voucher")
 VENDOR_VALUES = ("CreditLimit", "VendorOrganizationName")
 

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
 from fo_assets.settings import load_settings
 
@@ -102,9 +102,9 @@ def main() -> int:
         root = Path(tmp)
         scenarios = {
             "gl": ((f"--scale={args.scale}", f"--days={args.days}"),
-                   ExtractRequest(spec_for("GeneralJournalAccountEntries"),
+                   ExtractRequest(STANDARD.spec_for("GeneralJournalAccountEntries"),
                                   window=(ANCHOR - dt.timedelta(days=args.days), ANCHOR + dt.timedelta(days=1)))),
-            "wide": ((f"--scale={args.wide_scale}", "--days=1", "--wide"), ExtractRequest(spec_for("VendorsV2"))),
+            "wide": ((f"--scale={args.wide_scale}", "--days=1", "--wide"), ExtractRequest(STANDARD.spec_for("VendorsV2"))),
         }
         for label, (flags, request) in scenarios.items():
             if args.only and label != args.only:

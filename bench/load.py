@@ -23,14 +23,14 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, new_batch_id
 from fo_assets.sinks.base import LoadResult, Sink
 from fo_assets.sinks.databricks import DatabricksSink, connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.databricks_double import DatabricksDouble
 
-SPEC = spec_for("GeneralJournalAccountEntries")
+SPEC = STANDARD.spec_for("GeneralJournalAccountEntries")
 PAGE = 100_000
 COMPANIES = ("usmf", "demf")
 PER_DAY, DAY_ZERO = 20_000, 19_000  # rows per accounting date, first date in days since 1970

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.delta_read import read_delta
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.sandbox.tenant import Tenant
 
 DECIMAL = pa.decimal128(38, 9)  # wide enough for every F&O amount either side lands, and exact
@@ -35,7 +35,7 @@ def truth(tenant: Tenant, entity_set: str, fields: Sequence[str],
     schema = tenant.schema(entity_set)
     rows = np.ones(len(table), dtype=bool)
     if window is not None:
-        seconds = table.columns[spec_for(entity_set).window_field]
+        seconds = table.columns[STANDARD.spec_for(entity_set).window_field]
         start, end = (int(dt.datetime.combine(d, dt.time(), dt.UTC).timestamp()) for d in window)
         rows = (seconds >= start) & (seconds < end)
     columns = {}

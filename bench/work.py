@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-from fo_assets.catalog import EntitySpec, spec_for
+from fo_assets.catalog import STANDARD, EntitySpec
 
 Side = Literal["fo-assets", "dlt"]
 SIDES: tuple[Side, ...] = ("fo-assets", "dlt")
@@ -39,7 +39,7 @@ class Job:
 
     @property
     def spec(self) -> EntitySpec:
-        return spec_for(self.entity_set)
+        return STANDARD.spec_for(self.entity_set)
 
     @property
     def dates(self) -> tuple[dt.date, dt.date] | None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
@@ -29,13 +29,13 @@ def test_asset_factory_matches_the_catalog(monkeypatch, tmp_path):
     monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
     defs = build_definitions()
     entities = defs.get_assets_def(dg.AssetKey(["fo", "vendors_v2"]))
-    assert entities.keys == {dg.AssetKey(spec.asset_key_path) for spec in CATALOG}
+    assert entities.keys == {dg.AssetKey(spec.asset_key_path) for spec in STANDARD}
     assert entities.can_subset
     assert entities.backfill_policy == dg.BackfillPolicy.single_run()
     assert isinstance(entities.partitions_def, dg.DailyPartitionsDefinition)
     assert entities.partitions_def.start.date() == dt.date(2026, 1, 1)
     assert entities.op.pool == "fo_unconfigured"
-    for spec in CATALOG:
+    for spec in STANDARD:
         key = dg.AssetKey(spec.asset_key_path)
         assert entities.group_names_by_key[key] == spec.group
         assert entities.specs_by_key[key].kinds == {"dynamics365", "databricks", "delta"}
@@ -61,13 +61,13 @@ def test_multi_day_backfill_is_one_run_that_lands_exactly_the_source(small_sandb
     assert len(instance.get_runs()) == 1
     sink = LocalDeltaSink(tmp_path / "delta")
     tenant = small_sandbox.tenant
-    for spec in CATALOG:
+    for spec in STANDARD:
         rows = _live(sink.read(spec))
         got = Counter(tuple(r[k] for k in spec.key_columns) for r in rows)
         if spec.window_field:
             source = [r for r in tenant.rows(spec.entity_set) if _in_window(r[spec.window_field], first, last)]
         elif spec.parent:
-            parent = spec_for(spec.parent)
+            parent = STANDARD.spec_for(spec.parent)
             headers = {tuple(r[k] for k in (parent.company_field, *spec.parent_keys))
                        for r in tenant.rows(parent.entity_set) if _in_window(r[parent.window_field], first, last)}
             source = [r for r in tenant.rows(spec.entity_set)
@@ -80,7 +80,7 @@ def test_multi_day_backfill_is_one_run_that_lands_exactly_the_source(small_sandb
         assert set(got.values()) == {1}, f"{spec.entity_set} has duplicate keys"
 
     # Exact values: amounts as decimals, dates as dates.
-    gl = spec_for("GeneralJournalAccountEntries")
+    gl = STANDARD.spec_for("GeneralJournalAccountEntries")
     landed = {r["GeneralJournalAccountEntryRecId"]: r for r in _live(sink.read(gl))}
     for source_row in tenant.rows(gl.entity_set)[:50]:
         row = landed.get(source_row["GeneralJournalAccountEntryRecId"])
@@ -91,7 +91,7 @@ def test_multi_day_backfill_is_one_run_that_lands_exactly_the_source(small_sandb
 
     # Every day of the range is materialized for every entity, and every check ran and passed.
     days = {(first + dt.timedelta(days=i)).isoformat() for i in range(3)}
-    for spec in CATALOG:
+    for spec in STANDARD:
         assert instance.get_materialized_partitions(dg.AssetKey(spec.asset_key_path)) == days
     evaluations = result.get_asset_check_evaluations()
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations
@@ -101,7 +101,7 @@ def test_multi_day_backfill_is_one_run_that_lands_exactly_the_source(small_sandb
 
     # One batch per entity, loaded; each windowed read is one scan of the range per company.
     batches = Ledger(tmp_path).batches()
-    assert sorted(b.manifest.table for b in batches) == sorted(s.table for s in CATALOG)
+    assert sorted(b.manifest.table for b in batches) == sorted(s.table for s in STANDARD)
     assert {b.manifest.status for b in batches} == {"loaded"}
     gl_batch = next(b for b in batches if b.manifest.table == gl.table)
     assert gl_batch.manifest.window == [first.isoformat(), (last + dt.timedelta(days=1)).isoformat()]
@@ -113,7 +113,7 @@ def test_rerunning_a_partition_upserts_and_flags_deletes(fresh_sandbox, monkeypa
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(ENTITY_JOB)
-    vendors = spec_for("VendorsV2")
+    vendors = STANDARD.spec_for("VendorsV2")
     selection = [dg.AssetKey(vendors.asset_key_path)]
     assert job.execute_in_process(instance=instance, partition_key=ANCHOR.isoformat(),
                                   asset_selection=selection).success
@@ -152,7 +152,7 @@ def test_a_key_prefix_keeps_a_locations_assets_apart(monkeypatch, tmp_path):
     monkeypatch.setenv("FO_ASSET_KEY_PREFIX", "contoso")
     defs = build_definitions()
     entities = defs.get_assets_def(dg.AssetKey(["contoso", "fo", "vendors_v2"]))
-    assert entities.keys == {dg.AssetKey(["contoso", *spec.asset_key_path]) for spec in CATALOG}
+    assert entities.keys == {dg.AssetKey(["contoso", *spec.asset_key_path]) for spec in STANDARD}
     assert {c.asset_key for c in entities.check_specs} == entities.keys
     lines = dg.AssetKey(["contoso", "fo", "purchase_order_lines_v2"])
     assert entities.asset_deps[lines] == {dg.AssetKey(["contoso", "fo", "purchase_order_headers_v2"])}

@@ -6,14 +6,14 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from fo_assets import checks
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.dynamics.extract import Extractor
 from fo_assets.landing import Ledger
 from fo_assets.settings import load_settings
 from fo_assets_tests.conftest import ANCHOR, point_at
 
-GL = spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalAccountEntries")
 KEY = dg.AssetKey(GL.asset_key_path)
 
 

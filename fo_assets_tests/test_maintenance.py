@@ -6,7 +6,7 @@ import json
 import dagster as dg
 from deltalake import DeltaTable
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.sinks.local_delta import LocalDeltaSink
@@ -18,7 +18,7 @@ def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(ENTITY_JOB)
-    selection = [dg.AssetKey(spec_for("GeneralJournalAccountEntries").asset_key_path)]
+    selection = [dg.AssetKey(STANDARD.spec_for("GeneralJournalAccountEntries").asset_key_path)]
     for day in (ANCHOR - dt.timedelta(days=1), ANCHOR):  # two loads: two files to compact
         assert job.execute_in_process(instance=instance, partition_key=day.isoformat(), asset_selection=selection).success
     ledger = Ledger(tmp_path)
@@ -27,7 +27,7 @@ def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox
     manifest["created_at"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).isoformat()
     (old.folder / "manifest.json").write_text(json.dumps(manifest))
     sink = LocalDeltaSink(tmp_path / "delta")
-    gl = spec_for("GeneralJournalAccountEntries")
+    gl = STANDARD.spec_for("GeneralJournalAccountEntries")
     before = sorted(r["GeneralJournalAccountEntryRecId"] for r in sink.read(gl).to_pylist())
     files = lambda: len(DeltaTable(str(tmp_path / "delta" / gl.table)).file_uris())  # noqa: E731
     assert files() >= 2

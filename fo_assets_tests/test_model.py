@@ -10,7 +10,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.databricks_job import run_job
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
@@ -40,7 +40,7 @@ def _delta_rows(path) -> list[dict]:
 def test_model_sql_is_the_same_text_for_both_engines():
     for table in MODEL_TABLES:
         sql = model_sql(table)
-        assert "USE CATALOG IDENTIFIER(:catalog)" in sql  # what the Databricks SQL task runs
+        assert "USE STANDARD IDENTIFIER(:catalog)" in sql  # what the Databricks SQL task runs
         (statement,) = local_statements(sql)  # what DuckDB runs: the same CREATE, without the USEs
         assert statement.startswith(f"CREATE OR REPLACE TABLE {table} AS")
 
@@ -56,7 +56,7 @@ def test_local_model_matches_an_independent_computation(small_sandbox, monkeypat
     assert set(counts) == set(MODEL_TABLES) and all(counts.values())
 
     sink = LocalDeltaSink(tmp_path / "delta")
-    gl = [r for r in sink.read(spec_for("GeneralJournalAccountEntries")).to_pylist() if not r["_fo_deleted"]]
+    gl = [r for r in sink.read(STANDARD.spec_for("GeneralJournalAccountEntries")).to_pylist() if not r["_fo_deleted"]]
     expected: dict[tuple, Decimal] = defaultdict(Decimal)
     for row in gl:
         expected[(row["DataArea"], row["LedgerAccount"].split("-")[0])] += row["AccountingCurrencyAmount"]
@@ -68,10 +68,10 @@ def test_local_model_matches_an_independent_computation(small_sandbox, monkeypat
     assert sum(r["entries"] for r in trial) == len(gl)
 
     lines = defaultdict(Decimal)
-    for row in sink.read(spec_for("PurchaseOrderLinesV2")).to_pylist():
+    for row in sink.read(STANDARD.spec_for("PurchaseOrderLinesV2")).to_pylist():
         lines[(row["dataAreaId"], row["PurchaseOrderNumber"])] += row["LineAmount"]
     matches = _delta_rows(tmp_path / "delta" / "model" / "po_invoice_match")
-    assert len(matches) == sink.profile(spec_for("PurchaseOrderHeadersV2")).live_rows
+    assert len(matches) == sink.profile(STANDARD.spec_for("PurchaseOrderHeadersV2")).live_rows
     for row in matches:
         assert row["ordered_amount"] == lines[(row["company"], row["purchase_order"])]
         assert row["open_amount"] == row["ordered_amount"] - row["invoiced_amount"]
@@ -103,10 +103,10 @@ def test_databricks_load_and_model_job_rejoined_on_retry(small_sandbox, dbx, mon
     _land(defs, instance, days=1)
 
     # The rows landed in the warehouse (executed by DuckDB in the double), one per source key.
-    vendors = spec_for("VendorsV2")
+    vendors = STANDARD.spec_for("VendorsV2")
     (count,) = dbx.query(f"SELECT count(*) FROM {dbx.table_ref('main', 'fo_raw', vendors.table)}")[0]
     assert count == len(small_sandbox.tenant.rows("VendorsV2"))
-    for spec in CATALOG:  # every entity has its table
+    for spec in STANDARD:  # every entity has its table
         dbx.query(f"SELECT 1 FROM {dbx.table_ref('main', 'fo_raw', spec.table)} LIMIT 0")
 
     first = _model(defs, instance)

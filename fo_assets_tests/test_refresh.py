@@ -7,7 +7,7 @@ import json
 
 import dagster as dg
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.dynamics.events import intake
 from fo_assets.inbox import SqliteInbox
@@ -18,7 +18,7 @@ from fo_assets_tests.conftest import ANCHOR, point_at
 
 
 def _rows(sink: LocalDeltaSink, entity_set: str) -> list[dict]:
-    return sink.read(spec_for(entity_set)).to_pylist()
+    return sink.read(STANDARD.spec_for(entity_set)).to_pylist()
 
 
 def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypatch, tmp_path):
@@ -28,7 +28,7 @@ def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypat
     first = ANCHOR - dt.timedelta(days=1)
     assert defs.resolve_job_def(ENTITY_JOB).execute_in_process(
         instance=instance, tags=range_tags(first, ANCHOR),
-        asset_selection=[dg.AssetKey(spec_for(s).asset_key_path) for s in
+        asset_selection=[dg.AssetKey(STANDARD.spec_for(s).asset_key_path) for s in
                          ("PurchaseOrderHeadersV2", "PurchaseOrderLinesV2", "VendorInvoiceHeaders", "VendorInvoiceLines")],
     ).success
 

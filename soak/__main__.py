@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets_tests.dynamics.conftest import truth
 from fo_assets_tests.reliability.stack import assert_exact, local_rows
 from soak.faults import arm_random
@@ -49,7 +49,7 @@ def sample_memory(log: MemoryLog, stop: threading.Event, every_s: float = 5.0) -
 
 def event_records_current(world: World) -> list[str]:
     """Purchase orders named by events that do not equal the tenant once their events were processed."""
-    spec = spec_for("PurchaseOrderHeadersV2")
+    spec = STANDARD.spec_for("PurchaseOrderHeadersV2")
     landed = {(r["dataAreaId"], r["PurchaseOrderNumber"]): r for r in local_rows(world.root / "home" / "delta", spec)}
     wrong = []
     for company, number in sorted(world.changed_orders):
@@ -63,7 +63,7 @@ def event_records_current(world: World) -> list[str]:
 def exactness(world: World) -> dict[str, str]:
     """Every table against the whole tenant (after a reconciliation): 'exact' or what differs."""
     outcome = {}
-    for spec in CATALOG:
+    for spec in STANDARD:
         rows = local_rows(world.root / "home" / "delta", spec)
         try:
             assert_exact(world.sandbox, spec, rows, dt.date.min, dt.date.max)

@@ -253,7 +253,7 @@ class Extractor:
             plan = narrowed(plan_entity(target, self._metadata.entity(lookup.entity_set)),
                             [lookup.company_field, lookup.key])
             filter = query.any_of(*(query.company_filter(lookup.company_field, c) for c in companies))
-            table = runner.collect(plan, None, filter, self._totals)
+            table, _ = runner.collect(plan, None, filter, self._totals)
             cached = {**cached, **dict(zip(table.column(lookup.company_field).to_pylist(),
                                            table.column(lookup.key).to_pylist()))}
             self._company_ids[lookup.entity_set] = cached
@@ -267,9 +267,14 @@ class Extractor:
                 units = [pool.submit(self._guarded, job, company, read_lines, job, company, runner,
                                      self._lines_read(runner), self._parallelism(job))]
             else:
+                try:
+                    reads = self._reads(job, company)
+                except FoError as error:  # a company it cannot select (one not in the tenant)
+                    job.sink.fail(error)
+                    continue
                 units = [pool.submit(self._guarded, job, company, self._read, job, company, read.filter, runner,
                                      read.transform, read.scope, read.window)
-                         for read in self._reads(job, company)]
+                         for read in reads]
             job.futures[company] = units
 
     def _guarded(self, job: Extraction, company: str | None, read: Callable[..., None], *args: object) -> None:

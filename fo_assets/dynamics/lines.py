@@ -103,8 +103,9 @@ def _read_headers(job: Extraction, company: str | None, runner: QueryRunner, col
     clause = company_clause(spec, company, header.company_ids)
     window = (query.window_filter(header.plan.field(spec.window_field or ""), *job.request.window)
               if job.request.window and spec.window_field else None)
-    table = runner.collect(header.plan, company, query.and_all(clause, window), job.sink.counters,
-                           lambda: job.sink.failed)
+    table, url = runner.collect(header.plan, company, query.and_all(clause, window), job.sink.counters,
+                                lambda: job.sink.failed)
+    job.sink.query(url)
     if spec.company_lookup and spec.company_field:  # the derived company is the one the read was for
         table = table.append_column(spec.company_field, pa.repeat(pa.scalar(company, pa.string()), table.num_rows))
     return table.select(columns)

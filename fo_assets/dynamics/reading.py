@@ -123,12 +123,12 @@ class QueryRunner:
         return int(body.decode("utf-8-sig").strip())
 
     def collect(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters,
-                cancelled: Callable[[], bool] = lambda: False) -> pa.Table:
-        """A small query's rows as one table (header keys): never use it for an entity's data."""
+                cancelled: Callable[[], bool] = lambda: False) -> tuple[pa.Table, str]:
+        """A small query's rows as one table (header keys), and its URL: never use it for an entity's data."""
         tables: list[pa.Table] = []
-        self.run(plan, company, filter, lambda page, url, at: tables.append(page.table), counters, cancelled,
-                 prove=False)
-        return pa.concat_tables(tables) if tables else plan.arrow_schema.empty_table()
+        result = self.run(plan, company, filter, lambda page, url, at: tables.append(page.table), counters,
+                          cancelled, prove=False)
+        return (pa.concat_tables(tables) if tables else plan.arrow_schema.empty_table()), result.url
 
     def _pages(self, url: str, plan: EntityPlan, decoder: PageDecoder, company: str | None, on_page: OnPage,
                counters: Counters, cancelled: Callable[[], bool]) -> None:

@@ -17,7 +17,7 @@ from typing import Iterator
 import dagster as dg
 import pytest
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.secrets import Secret, SecretStore, generate_master_key
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 
 COMPANIES = {"contoso": ("usmf", "demf"), "fabrikam": ("frrt", "itco")}
 HOSTS = {"contoso": "127.0.0.1", "fabrikam": "localhost"}
-VENDORS = spec_for("VendorsV2")
+VENDORS = STANDARD.spec_for("VendorsV2")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def test_each_customer_lands_its_own_tenant_with_its_own_secret_in_its_own_home(
                                                                          partition_key=ANCHOR.isoformat())
         assert result.success
 
-        for spec in (VENDORS, spec_for("GeneralJournalAccountEntries")):
+        for spec in (VENDORS, STANDARD.spec_for("GeneralJournalAccountEntries")):
             landed = LocalDeltaSink(customer.home / "delta").read(spec).to_pylist()
             assert {row[spec.company_field] for row in landed} == set(COMPANIES[name]), spec.table
         expected = {r["VendorAccountNumber"] for r in tenants[name].tenant.rows(VENDORS.entity_set)}

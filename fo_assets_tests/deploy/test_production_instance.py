@@ -16,7 +16,7 @@ import pytest
 from dagster._core.events import DagsterEventType
 from dagster._core.scheduler.instigation import InstigatorType
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB
 from fo_assets.dynamics.events import dumps, intake
 from fo_assets.inbox import open_inbox
@@ -102,7 +102,7 @@ def test_daemon_on_postgres_launches_runs_and_a_lost_pod_loses_nothing(postgres,
         assert entity_run.status == dg.DagsterRunStatus.SUCCESS, _why(instance, entity_run)
         assert refresh_run.status == dg.DagsterRunStatus.SUCCESS, _why(instance, refresh_run)
         _assert_stored_in_postgres(postgres, entity_run.run_id)
-        vendors = spec_for("VendorsV2")
+        vendors = STANDARD.spec_for("VendorsV2")
         rows = LocalDeltaSink(customer.home / "delta").read(vendors).num_rows
         assert rows == len(sandbox.tenant.rows(vendors.entity_set))
         assert int(refresh_run.tags["fo/events"]) == len(first_events)
@@ -139,8 +139,8 @@ def _assert_stored_in_postgres(postgres, run_id: str) -> None:
     # Submitted to the queue; only the daemon's run coordinator moves a queued run on to starting.
     assert events.get(DagsterEventType.RUN_ENQUEUED.value) == 1
     assert events.get(DagsterEventType.RUN_STARTING.value) == 1
-    assert events.get(DagsterEventType.ASSET_MATERIALIZATION.value) == len(CATALOG) * DAYS
+    assert events.get(DagsterEventType.ASSET_MATERIALIZATION.value) == len(STANDARD) * DAYS
     checks = postgres.query(
         "SELECT asset_key, check_name, execution_status FROM asset_check_executions WHERE run_id = %s", (run_id,))
-    assert {json.loads(key)[-1] for key, _, _ in checks} == {spec.table for spec in CATALOG}
+    assert {json.loads(key)[-1] for key, _, _ in checks} == {spec.table for spec in STANDARD}
     assert {status for _, name, status in checks if name == "keys_unique"} == {"SUCCEEDED"}

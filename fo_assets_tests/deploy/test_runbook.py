@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from fo_assets.catalog import CATALOG, spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.secrets import Secret, SecretStore
@@ -29,7 +29,7 @@ from fo_assets_tests.deploy.runbook import commands, parse, shell_blocks
 RUNBOOK = REPO / "docs" / "operations.md"
 DOCS = (RUNBOOK, REPO / "docs" / "deployment.md")
 FIRST, LAST = ANCHOR - dt.timedelta(days=1), ANCHOR
-VENDORS = spec_for("VendorsV2")
+VENDORS = STANDARD.spec_for("VendorsV2")
 
 
 def test_every_documented_command_is_accepted_by_the_real_command_line():
@@ -96,9 +96,9 @@ def test_the_runbook_checked_commands_work_against_the_sandbox(tmp_path, monkeyp
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_concurrency_info(customer.pool).slot_count == 1
-        for spec in CATALOG:
+        for spec in STANDARD:
             assert instance.get_materialized_partitions(dg.AssetKey(["contoso", *spec.asset_key_path])) >= {
                 FIRST.isoformat(), LAST.isoformat()}, spec.table
     batches = Ledger(customer.home).batches()
-    assert {b.manifest.table for b in batches} == {spec.table for spec in CATALOG}
+    assert {b.manifest.table for b in batches} == {spec.table for spec in STANDARD}
     assert {b.manifest.status for b in batches} == {"loaded"}

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.decode import PageDecoder
 from fo_assets.dynamics.errors import ThrottledError
@@ -21,7 +21,7 @@ from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets_tests.conftest import ANCHOR, COMPANIES
 from fo_assets_tests.dynamics.conftest import by_key, entity_rows, settings_for, truth
 
-GL = spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalAccountEntries")
 WINDOW = (ANCHOR - dt.timedelta(days=30), ANCHOR + dt.timedelta(days=1))
 FAST = RetryPolicy(backoff_base_s=0.05, default_retry_after_s=0.3)
 
@@ -68,7 +68,7 @@ def test_concurrency_limit_429s_shrink_the_budget_and_end_exact(paged, tmp_path)
     paged.faults.latency(0.05)
     paged.faults.concurrency_limit(2)
     settings = settings_for(paged, tmp_path, FO_MAX_CONCURRENCY="8")
-    requests = [ExtractRequest(GL, window=WINDOW), ExtractRequest(spec_for("VendorsV2"))]
+    requests = [ExtractRequest(GL, window=WINDOW), ExtractRequest(STANDARD.spec_for("VendorsV2"))]
     with Extractor(settings, "run-limit", policy=FAST) as extractor:
         batches = extractor.extract(requests)
         stats = extractor.stats

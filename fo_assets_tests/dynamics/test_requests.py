@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.dynamics import auth
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import AuthError, HttpError
@@ -18,7 +18,7 @@ from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets_tests.conftest import ANCHOR, COMPANIES
 from fo_assets_tests.dynamics.conftest import settings_for
 
-GL = spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalAccountEntries")
 ENTITIES = ("GeneralJournalAccountEntries", "VendorsV2", "MainAccounts", "VendorInvoiceHeaders")
 
 
@@ -44,8 +44,8 @@ def test_a_wrong_tenant_is_named_by_the_token_request(small_sandbox, tmp_path, m
 
 def test_one_metadata_service_request_describes_every_entity_of_a_run(small_sandbox, tmp_path):
     before = small_sandbox.stats.count("/Metadata/")
-    requests = [ExtractRequest(spec_for(name), window=(ANCHOR - dt.timedelta(days=1), ANCHOR))
-                if spec_for(name).window_field else ExtractRequest(spec_for(name)) for name in ENTITIES]
+    requests = [ExtractRequest(STANDARD.spec_for(name), window=(ANCHOR - dt.timedelta(days=1), ANCHOR))
+                if STANDARD.spec_for(name).window_field else ExtractRequest(STANDARD.spec_for(name)) for name in ENTITIES]
 
     with Extractor(settings_for(small_sandbox, tmp_path), "run-metadata") as extractor:
         batches = extractor.extract(requests)

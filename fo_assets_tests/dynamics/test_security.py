@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import AuthError, HttpError, SchemaError, TransportError
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
@@ -19,18 +19,18 @@ from fo_assets.sandbox.tls import ensure_tls
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.dynamics.conftest import entity_rows, settings_for
 
-GL = spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalAccountEntries")
 WINDOW = (ANCHOR - dt.timedelta(days=3), ANCHOR)
 
 
 def test_the_secret_and_the_token_appear_in_no_log_manifest_part_or_error(small_sandbox, tmp_path, caplog):
     settings = settings_for(small_sandbox, tmp_path)
     secret = settings.secret("FO_CLIENT_SECRET").reveal()
-    bad = dataclasses.replace(spec_for("VendorsV2"), keys=("VendorGroupId",))
+    bad = dataclasses.replace(STANDARD.spec_for("VendorsV2"), keys=("VendorGroupId",))
     with caplog.at_level(logging.DEBUG):
         with Extractor(settings, "run-secrets") as extractor:
             extractor.extract([ExtractRequest(GL, window=WINDOW),
-                               ExtractRequest(spec_for("VendorInvoiceLines"), window=WINDOW)])
+                               ExtractRequest(STANDARD.spec_for("VendorInvoiceLines"), window=WINDOW)])
             with pytest.raises(SchemaError) as raised:
                 extractor.extract([ExtractRequest(bad)])
     token = TokenProvider(settings.require_fo(), settings.secret("FO_CLIENT_SECRET")).token()  # msal's cached token
@@ -45,7 +45,7 @@ def test_a_wrong_ca_fails_the_token_request_with_a_tls_message(small_sandbox, tm
     other_ca = ensure_tls(None).ca_path
     settings = settings_for(small_sandbox, tmp_path, FO_CA_BUNDLE=str(other_ca))
     with Extractor(settings, "run-ca") as extractor, pytest.raises(AuthError) as raised:
-        extractor.extract([ExtractRequest(spec_for("MainAccounts"))])
+        extractor.extract([ExtractRequest(STANDARD.spec_for("MainAccounts"))])
     message = str(raised.value)
     assert "TLS verification of the authority failed" in message and "FO_CA_BUNDLE" in message
     assert small_sandbox.base_url in message
@@ -63,7 +63,7 @@ def test_a_wrong_ca_fails_the_odata_request_with_a_tls_message(small_sandbox, tm
 def test_a_wrong_secret_names_the_entra_error_and_the_app_but_not_the_secret(small_sandbox, tmp_path):
     settings = settings_for(small_sandbox, tmp_path, FO_CLIENT_SECRET="not-the-right-secret-value")
     with Extractor(settings, "run-auth") as extractor, pytest.raises(AuthError) as raised:
-        extractor.extract([ExtractRequest(spec_for("MainAccounts"))])
+        extractor.extract([ExtractRequest(STANDARD.spec_for("MainAccounts"))])
     message = str(raised.value)
     assert "AADSTS7000215" in message
     assert small_sandbox.cfg.client_id in message and small_sandbox.cfg.tenant_id in message
@@ -85,7 +85,7 @@ def test_a_wrong_secret_names_the_entra_error_and_the_app_but_not_the_secret(sma
 def test_a_catalog_entry_that_does_not_match_the_tenant_fails_before_anything_lands(
     small_sandbox, tmp_path, change, expected
 ):
-    spec = dataclasses.replace(spec_for("VendorsV2"), **change)
+    spec = dataclasses.replace(STANDARD.spec_for("VendorsV2"), **change)
     window = WINDOW if spec.window_field else None
     with Extractor(settings_for(small_sandbox, tmp_path), "run-schema") as extractor:
         with pytest.raises(SchemaError) as raised:
@@ -108,7 +108,7 @@ def test_a_404_names_the_entity_set_rules(small_sandbox, tmp_path):
 
 
 def test_catalog_fields_the_tenant_lost_are_reported_and_not_selected(small_sandbox, tmp_path):
-    spec = dataclasses.replace(spec_for("VendorsV2"), fields=("VendorOrganizationName", "LegacyRating"))
+    spec = dataclasses.replace(STANDARD.spec_for("VendorsV2"), fields=("VendorOrganizationName", "LegacyRating"))
     with Extractor(settings_for(small_sandbox, tmp_path), "run-removed") as extractor:
         (batch,) = extractor.extract([ExtractRequest(spec, companies=("usmf",))])
     assert batch.manifest.removed_fields == ["LegacyRating"]

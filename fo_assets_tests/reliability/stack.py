@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from fo_assets.catalog import BY_TABLE, EntitySpec, spec_for
+from fo_assets.catalog import STANDARD, EntitySpec
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
@@ -34,7 +34,7 @@ from fo_assets.sandbox import Sandbox
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.databricks_double import DatabricksDouble
 from fo_assets_tests.dynamics.conftest import truth
-from fo_assets_tests.sinks.conftest import CATALOG, SCHEMA, VOLUME
+from fo_assets_tests.sinks.conftest import STANDARD, SCHEMA, VOLUME
 
 FIRST, LAST = ANCHOR - dt.timedelta(days=2), ANCHOR
 # A snapshot entity, a windowed entity with its own company field (DataArea) and dimensions, and a
@@ -47,7 +47,7 @@ def databricks_env(dbx: DatabricksDouble) -> dict[str, str]:
     return {
         "DATABRICKS_HOST": dbx.host, "DATABRICKS_CLIENT_ID": dbx.client_id,
         "DATABRICKS_CLIENT_SECRET": dbx.client_secret, "DATABRICKS_WAREHOUSE_ID": dbx.warehouse_id,
-        "DATABRICKS_CATALOG": CATALOG, "DATABRICKS_SCHEMA": SCHEMA, "DATABRICKS_VOLUME": VOLUME,
+        "DATABRICKS_CATALOG": STANDARD, "DATABRICKS_SCHEMA": SCHEMA, "DATABRICKS_VOLUME": VOLUME,
         "DATABRICKS_JOB_ID": str(JOB_ID), "REQUESTS_CA_BUNDLE": str(dbx.ca_bundle_path),
     }
 
@@ -70,7 +70,7 @@ def expected_rows(sandbox: Sandbox, spec: EntitySpec, first: dt.date, last: dt.d
     if spec.window_field:
         rows = [r for r in rows if first <= _day(r[spec.window_field]) <= last]
     elif spec.parent:
-        parent = spec_for(spec.parent)
+        parent = STANDARD.spec_for(spec.parent)
         headers = {tuple(r[k] for k in (parent.company_field, *spec.parent_keys))
                    for r in truth(sandbox, parent.entity_set)
                    if first <= _day(r[parent.window_field]) <= last}
@@ -111,10 +111,10 @@ def _plain_strings(table: pa.Table) -> pa.Table:
 
 def databricks_rows(dbx: DatabricksDouble, spec: EntitySpec) -> list[dict]:
     """Every row of the double's table, read straight from its DuckDB warehouse."""
-    if not dbx.engine.table_columns(CATALOG, SCHEMA, spec.table):
+    if not dbx.engine.table_columns(STANDARD, SCHEMA, spec.table):
         return []
     with dbx.engine.lock:
-        table = dbx.engine.con.sql(f"SELECT * FROM {dbx.table_ref(CATALOG, SCHEMA, spec.table)}").to_arrow_table()
+        table = dbx.engine.con.sql(f"SELECT * FROM {dbx.table_ref(STANDARD, SCHEMA, spec.table)}").to_arrow_table()
     return table.to_pylist()
 
 
@@ -189,15 +189,15 @@ class Stack:
                               raise_on_error=False)
 
     def key_columns(self, table: str) -> tuple[str, ...]:
-        return BY_TABLE[table].key_columns
+        return STANDARD.by_table(table).key_columns
 
     def rows(self, table: str) -> list[dict]:
-        spec = BY_TABLE[table]
+        spec = STANDARD.by_table(table)
         return databricks_rows(self.dbx, spec) if self.dbx else local_rows(self.home / "delta", spec)
 
     def assert_exact(self, tables: Iterable[str] = TABLES, first: dt.date = FIRST, last: dt.date = LAST) -> None:
         for table in tables:
-            assert_exact(self.sandbox, BY_TABLE[table], self.rows(table), first, last)
+            assert_exact(self.sandbox, STANDARD.by_table(table), self.rows(table), first, last)
 
     def credentials(self) -> list[Credential]:
         found = [Credential(self.sandbox.cfg.client_id, self.sandbox.cfg.client_secret)]

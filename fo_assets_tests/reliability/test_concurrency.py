@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.cli import main as cli
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
 from fo_assets.io_manager import upsert_batch
@@ -56,7 +56,7 @@ def test_a_merge_that_lost_the_commit_race_never_duplicates_and_replay_converges
     ledger_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = Stack(ledger_sandbox, tmp_path / "home", monkeypatch)
-    gl = spec_for("GeneralJournalAccountEntries")
+    gl = STANDARD.spec_for("GeneralJournalAccountEntries")
     month = (LAST - dt.timedelta(days=29), LAST)
     assert stack.run([GL], month[0], month[0] + dt.timedelta(days=4)).success
     with Extractor(load_settings(), "the-other-run") as extractor:  # another run's read, landed, not yet loaded

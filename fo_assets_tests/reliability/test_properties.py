@@ -24,7 +24,7 @@ import sqlglot
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.dynamics import query
 from fo_assets.dynamics.dimensions import parse_display_value, split_column
 from fo_assets.dynamics.extract import ExtractRequest, Extractor
@@ -42,7 +42,7 @@ from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.dynamics.conftest import entity_rows, truth
 from fo_assets_tests.reliability.stack import base_env, local_rows
 
-VENDORS = spec_for("VendorsV2")
+VENDORS = STANDARD.spec_for("VendorsV2")
 ACCOUNT = FieldInfo("VendorAccountNumber", "Edm.String", "string")
 CREDIT = FieldInfo("CreditLimit", "Edm.Decimal", "decimal", 32, 6)
 # Any code point but surrogates (not representable in UTF-8), with the characters that matter to OData,

@@ -14,18 +14,18 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.sinks import delta_files, local_delta
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.sinks.batches import at, current, land, vendors
 
-VENDORS = spec_for("VendorsV2")
+VENDORS = STANDARD.spec_for("VendorsV2")
 _READ = """
 import sys
 from pathlib import Path
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.sinks.local_delta import LocalDeltaSink
-table = LocalDeltaSink(Path(sys.argv[1])).read(spec_for("VendorsV2"))
+table = LocalDeltaSink(Path(sys.argv[1])).read(STANDARD.spec_for("VendorsV2"))
 print(table.num_rows, sorted(table.column("VendorAccountNumber").to_pylist()))
 """
 
@@ -152,7 +152,7 @@ def test_changed_rows_merge_the_same_streamed_or_in_memory(tmp_path: Path, monke
 
 
 def test_keys_with_a_null_part_match_null_safe(tmp_path: Path) -> None:
-    spec = spec_for("MainAccounts")
+    spec = STANDARD.spec_for("MainAccounts")
 
     def accounts(name: str) -> pa.Table:
         return pa.table({"ChartOfAccounts": pa.array([None, "Main"], pa.string()), "MainAccountId": ["1", "1"],
@@ -170,7 +170,7 @@ def test_keys_with_a_null_part_match_null_safe(tmp_path: Path) -> None:
 
 def test_maintenance_removes_scratch_folders_killed_loads_left_behind(tmp_path: Path) -> None:
     sink = LocalDeltaSink(tmp_path / "delta")
-    spec = spec_for("VendorsV2")
+    spec = STANDARD.spec_for("VendorsV2")
     sink.upsert(land(tmp_path, spec, [(vendors([("usmf", "V1", "1")]), at(1))]), spec)
     stale, fresh = tmp_path / "delta" / ".load-killed", tmp_path / "delta" / ".load-running"
     for folder in (stale, fresh):

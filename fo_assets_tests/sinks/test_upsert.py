@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fo_assets.catalog import spec_for
+from fo_assets.catalog import STANDARD
 from fo_assets.landing import DeleteScope
 from fo_assets.sinks.base import KeyProfile, Sink
 from fo_assets_tests.sinks.batches import at, current, land, vendors
 
-VENDORS = spec_for("VendorsV2")
+VENDORS = STANDARD.spec_for("VendorsV2")
 USMF = DeleteScope("company", "usmf")
 
 
@@ -135,7 +135,7 @@ def test_rows_extracted_after_the_snapshot_began_are_not_flagged(sink: Sink, tmp
 
 
 def test_window_scope_flags_only_inside_its_window(sink: Sink, tmp_path: Path) -> None:
-    spec = spec_for("VendorInvoiceHeaders")
+    spec = STANDARD.spec_for("VendorInvoiceHeaders")
 
     def headers(rows: list[tuple[str, str, dt.date]]) -> pa.Table:
         return pa.table({
@@ -159,7 +159,7 @@ def test_window_scope_flags_only_inside_its_window(sink: Sink, tmp_path: Path) -
 
 
 def test_parents_scope_flags_missing_lines_of_the_headers_read_whole(sink: Sink, tmp_path: Path) -> None:
-    spec = spec_for("VendorInvoiceLines")
+    spec = STANDARD.spec_for("VendorInvoiceLines")
 
     def lines(rows: list[tuple[str, str, str]]) -> pa.Table:
         return pa.table({
@@ -182,7 +182,7 @@ def test_parents_scope_flags_missing_lines_of_the_headers_read_whole(sink: Sink,
 
 
 def test_composite_keys_with_quotes_and_spaces_match_exactly(sink: Sink, tmp_path: Path) -> None:
-    spec = spec_for("MainAccounts")  # shared: no company field, key (ChartOfAccounts, MainAccountId)
+    spec = STANDARD.spec_for("MainAccounts")  # shared: no company field, key (ChartOfAccounts, MainAccountId)
 
     def accounts(rows: list[tuple[str, str, str]]) -> pa.Table:
         return pa.table(dict(zip(("ChartOfAccounts", "MainAccountId", "Name"), map(list, zip(*rows)))))
@@ -227,7 +227,7 @@ def test_a_keyed_pull_flags_nothing(sink: Sink, tmp_path: Path) -> None:
 
 
 def test_decimals_dates_and_instants_round_trip_exactly(sink: Sink, tmp_path: Path) -> None:
-    spec = spec_for("GeneralJournalAccountEntries")
+    spec = STANDARD.spec_for("GeneralJournalAccountEntries")
     amounts = ["12345678901234567890123456.123456", "-0.000001", "0"]
     page = pa.table({
         "DataArea": ["usmf"] * 3,

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect
 
-from fo_assets.catalog import CATALOG
+from fo_assets.catalog import STANDARD
 from fo_assets.checks import entity_check_specs
 from fo_assets.partitions import daily_partitions
 from fo_assets_tests.conftest import ANCHOR, point_at
@@ -52,7 +52,7 @@ def _check_names() -> dict[dg.AssetKey, list[str]]:
 
 def _launch_backfill_from_the_asset_graph(page: Page, ui: str) -> None:
     page.goto(f"{ui}/asset-groups")
-    groups = {spec.group for spec in CATALOG}
+    groups = {spec.group for spec in STANDARD}
     for group in groups | {"model"}:
         expect(page.get_by_role("button", name=f"asset_group {group}")).to_be_visible()
     page.get_by_role("textbox", name="Search and filter assets").focus()
@@ -64,7 +64,7 @@ def _launch_backfill_from_the_asset_graph(page: Page, ui: str) -> None:
 
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
-    expect(dialog).to_contain_text(f"Launch runs to materialize {len(CATALOG)} assets")
+    expect(dialog).to_contain_text(f"Launch runs to materialize {len(STANDARD)} assets")
     # With more than 90 days of partitions the dialog opens on the last 90 only, and says so.
     show_all = dialog.get_by_text("Show all partitions")
     days = dialog.get_by_placeholder("ex: ")
@@ -85,11 +85,11 @@ def _assert_backfill_succeeded_as_one_run(page: Page, checks: dict[dg.AssetKey, 
     page.screenshot(path=str(ARTIFACTS / "ui-backfill.png"))
     expect(status).to_have_text("Succeeded")
     expect(page.get_by_text(f"{DAYS[0]}...{DAYS[-1]}")).to_be_visible()
-    expect(page.get_by_text("100% completed")).to_have_count(len(CATALOG))
+    expect(page.get_by_text("100% completed")).to_have_count(len(STANDARD))
     page.get_by_role("tab", name="Runs").click()
     # BackfillPolicy.single_run(): the three days of every entity and all their checks are one run.
     expect(page.get_by_role("link", name=re.compile(r"^run [0-9a-f]{8}$"))).to_have_count(1)
-    for target in (f"{len(CATALOG)} assets", f"{sum(map(len, checks.values()))} checks", "Success"):
+    for target in (f"{len(STANDARD)} assets", f"{sum(map(len, checks.values()))} checks", "Success"):
         expect(page.get_by_text(target, exact=True)).to_be_visible()
 
 
@@ -136,7 +136,7 @@ def test_a_backfill_launched_from_the_asset_graph_lands_three_days_with_passing_
     _launch_backfill_from_the_asset_graph(page, dagster_ui)
     checks = _check_names()
     _assert_backfill_succeeded_as_one_run(page, checks)
-    for spec in CATALOG:
+    for spec in STANDARD:
         key = dg.AssetKey(spec.asset_key_path)
         _assert_days_materialized(page, dagster_ui, key)
         _assert_checks_passed(page, key, checks[key])
