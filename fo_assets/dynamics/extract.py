@@ -219,7 +219,7 @@ class Extractor:
                                   f"{', '.join(spec.parent.inherit)} come from it): refresh the header instead",
                                   entity_set=spec.entity_set)
         companies = tuple(c.lower() for c in (request.companies or self._fo.legal_entities))
-        company_ids = self._ids(spec, companies, runner) if spec.company_lookup else {}
+        company_ids = self._ids(spec, spec, companies, runner) if spec.company_lookup else {}
         header = None
         derived = []
         if spec.company_lookup and spec.company_field:
@@ -240,11 +240,13 @@ class Extractor:
         schema = self._metadata.entity(spec.entity_set)
         fields = [n for n in (*header_columns(lines, spec), spec.company_filter_field) if n and schema.get(n)]
         plan = narrowed(plan_entity(spec, schema), fields)
-        ids = self._ids(spec, companies, runner) if spec.company_lookup else {}
+        ids = self._ids(lines, spec, companies, runner) if spec.company_lookup else {}
         return Header(spec, plan, companies if spec.company_field else (None,), ids)
 
-    def _ids(self, spec: EntitySpec, companies: tuple[str, ...], runner: QueryRunner) -> dict[str, int]:
-        """company -> the RecId that names it in the entity the spec's company is looked up in."""
+    def _ids(self, reader: EntitySpec, spec: EntitySpec, companies: tuple[str, ...], runner: QueryRunner
+             ) -> dict[str, int]:
+        """company -> the RecId that names it in the entity ``spec``'s company is looked up in (for ``reader``,
+        the entity being planned, which a failure names)."""
         lookup = spec.company_lookup
         assert lookup is not None
         cached = self._company_ids.get(lookup.entity_set, {})
@@ -253,7 +255,11 @@ class Extractor:
             plan = narrowed(plan_entity(target, self._metadata.entity(lookup.entity_set)),
                             [lookup.company_field, lookup.key])
             filter = query.any_of(*(query.company_filter(lookup.company_field, c) for c in companies))
-            table, _ = runner.collect(plan, None, filter, self._totals)
+            try:
+                table, _ = runner.collect(plan, None, filter, self._totals)
+            except FoError as error:
+                raise FoError(f"its companies could not be looked up in {lookup.entity_set}: {error.reason}",
+                              entity_set=reader.entity_set, url=error.url, status=error.status) from None
             cached = {**cached, **dict(zip(table.column(lookup.company_field).to_pylist(),
                                            table.column(lookup.key).to_pylist()))}
             self._company_ids[lookup.entity_set] = cached

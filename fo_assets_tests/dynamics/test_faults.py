@@ -11,7 +11,6 @@ import pytest
 from fo_assets.catalog import STANDARD
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.decode import PageDecoder
-from fo_assets.dynamics.errors import ThrottledError
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
 from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
@@ -21,7 +20,7 @@ from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets_tests.conftest import ANCHOR, COMPANIES
 from fo_assets_tests.dynamics.conftest import by_key, entity_rows, settings_for, truth
 
-GL = STANDARD.spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 WINDOW = (ANCHOR - dt.timedelta(days=30), ANCHOR + dt.timedelta(days=1))
 FAST = RetryPolicy(backoff_base_s=0.05, default_retry_after_s=0.3)
 
@@ -29,7 +28,7 @@ FAST = RetryPolicy(backoff_base_s=0.05, default_retry_after_s=0.3)
 @pytest.fixture
 def paged() -> Iterator[Sandbox]:
     """Small pages, so faults land in the middle of a paginated read."""
-    with Sandbox(SandboxConfig(scale=0.1, days=10, anchor_date=ANCHOR, companies=COMPANIES, page_size=40)) as sandbox:
+    with Sandbox(SandboxConfig(scale=0.1, days=10, anchor_date=ANCHOR, companies=COMPANIES, page_size=10)) as sandbox:
         yield sandbox
 
 
@@ -78,7 +77,7 @@ def test_concurrency_limit_429s_shrink_the_budget_and_end_exact(paged, tmp_path)
     assert budget_for(settings.require_fo()).limit < 8
     for request, batch in zip(requests[1:], batches[1:]):
         spec = request.spec
-        want = [r for c in COMPANIES for r in truth(paged, spec.entity_set, c, spec.excluded_fields)
+        want = [r for c in COMPANIES for r in truth(paged, spec.entity_set, c, spec.excluded_fields + spec.personal_fields)
                 if spec.window_field is None or WINDOW[0] <= r[spec.window_field] < WINDOW[1]]
         assert by_key(entity_rows(batch), spec.key_columns) == by_key(want, spec.key_columns)
 
@@ -128,7 +127,7 @@ def test_a_token_revoked_mid_pagination_is_refreshed_once(paged, tmp_path):
             if number == 1:
                 paged.faults.revoke_tokens()
     assert rows == len(truth(paged, GL.entity_set))
-    assert paged.stats.count("/data/GeneralJournalAccountEntries", 401) == 1
+    assert paged.stats.count("/data/GeneralJournalEntryBiEntities", 401) == 1
     assert paged.stats.tokens_issued == issued + 1
 
 
@@ -145,17 +144,17 @@ def test_throttled_past_the_deadline_fails_the_batch_and_flags_nothing(paged, tm
     (batch,) = raised.value.batches
     assert batch.manifest.status == "incomplete" and batch.manifest.delete_scopes == []
     message = str(raised.value)
-    assert "still throttled (429) at the deadline" in message and "GeneralJournalAccountEntries" in message
-    assert f"{paged.base_url}/data/GeneralJournalAccountEntries?" in message
+    assert "still throttled (429) at the deadline" in message and "GeneralJournalEntryBiEntities" in message
+    assert f"{paged.base_url}/data/" in message  # the URL it gave up on (here its ledger lookup)
 
 
-def test_throttled_metadata_fails_before_anything_lands(paged, tmp_path):
+def test_throttled_metadata_fails_every_request_and_nothing_is_loadable(paged, tmp_path):
     paged.faults.throttle(n=1000, retry_after=1)
     settings = settings_for(paged, tmp_path, FO_DEADLINE="1.5")
-    with Extractor(settings, "run-deadline", policy=FAST) as extractor, pytest.raises(ThrottledError) as raised:
-        extractor.extract([ExtractRequest(GL, window=WINDOW)])
-    assert "$metadata" in str(raised.value)
-    assert not (tmp_path / "landing").exists()
+    with Extractor(settings, "run-deadline", policy=FAST) as extractor, pytest.raises(ExtractError) as raised:
+        extractor.extract([ExtractRequest(GL, window=WINDOW), ExtractRequest(STANDARD.spec_for("VendorsV2"))])
+    assert "$metadata" in str(raised.value) and "2 of 2 extractions failed" in str(raised.value)
+    assert all(b.manifest.status == "incomplete" and not b.manifest.parts for b in raised.value.batches)
 
 
 def test_a_failed_company_fails_the_whole_batch(paged, tmp_path):
@@ -168,5 +167,5 @@ def test_a_failed_company_fails_the_whole_batch(paged, tmp_path):
     (batch,) = raised.value.batches
     assert batch.manifest.status == "incomplete" and batch.manifest.delete_scopes == []
     message = str(raised.value)
-    assert "GeneralJournalAccountEntries" in message and "company" in message
+    assert "GeneralJournalEntryBiEntities" in message and "company" in message
     assert "failed after 2 attempts, last: HTTP 503" in message

@@ -54,7 +54,7 @@ def test_the_shared_cache_serves_a_new_home_and_its_failures_cost_only_a_fetch(s
     count = lambda: small_sandbox.stats.count("/data/$metadata")  # noqa: E731
     shelf, before = Shelf(), count()
     store_factory(shared=shelf, home=tmp_path / "pod1").entity("VendorsV2")
-    assert sorted(shelf.files) == ["edmx.json", "public.json"]
+    assert sorted(shelf.files) == ["edmx.v2.json"]  # the EDMX alone: its AXType annotations type every field
 
     schema = store_factory(shared=shelf, home=tmp_path / "pod2").entity("VendorsV2")  # a new pod, empty home
     assert count() - before == 1 and schema.keys == ("dataAreaId", "VendorAccountNumber")
@@ -64,18 +64,22 @@ def test_the_shared_cache_serves_a_new_home_and_its_failures_cost_only_a_fetch(s
     assert count() - before == 2
 
 
-def test_types_come_from_the_edmx_and_the_xpp_data_type(store_factory, small_sandbox):
-    schema = store_factory().entity("GeneralJournalAccountEntries")
-    assert schema.keys == ("DataArea", "GeneralJournalAccountEntryRecId")
+def test_types_come_from_the_edmx_and_its_axtype_annotation(store_factory, small_sandbox):
+    before = small_sandbox.stats.count("/Metadata/")
+    schema = store_factory().entity("GeneralJournalEntryBiEntities")
+    assert schema.keys == ("JournalNumber", "FiscalCalendarYear", "Ledger")
     types = {f.name: f.arrow_type for f in schema.fields}
     assert types["AccountingDate"] == pa.date32()  # Edm.DateTimeOffset, X++ Date
-    assert types["AccountingCurrencyAmount"] == pa.decimal128(32, 6)
-    assert types["GeneralJournalAccountEntryRecId"] == pa.int64()
-    assert types["PostingType"] == pa.string() and schema.get("PostingType").kind == "enum"
-    tenant_fields = small_sandbox.tenant.fields("GeneralJournalAccountEntries")
+    assert types["CreatedOn"] == pa.timestamp("us", tz="UTC")  # Edm.DateTimeOffset, X++ UtcDateTime
+    assert types["Ledger"] == pa.int64()
+    assert types["PostingLayer"] == pa.string() and schema.get("PostingLayer").kind == "enum"
+    tenant_fields = small_sandbox.tenant.fields("GeneralJournalEntryBiEntities")
     assert [f.name for f in schema.fields] == [f.name for f in tenant_fields]
-    instants = store_factory().entity("VendorInvoiceHeaders")
-    assert instants.get("PostedDateTime").arrow_type == pa.timestamp("us", tz="UTC")  # X++ UtcDateTime
+    # The real tenant's EDMX has no precision or scale: decimals land as X++ reals are stored.
+    lines = store_factory().entity("GeneralJournalAccountEntryBiEntities")
+    assert lines.get("AccountingCurrencyAmount").arrow_type == pa.decimal128(32, 16)
+    # Every property carries its X++ type in the EDMX: the metadata service was never asked.
+    assert small_sandbox.stats.count("/Metadata/") == before
 
 
 def test_fresh_metadata_is_read_from_disk_and_stale_metadata_is_refetched(store_factory, small_sandbox):
@@ -106,6 +110,10 @@ def test_edmx_facets():
     <EntityType Name="Thing"><Key><PropertyRef Name="Id" /></Key>
       <Property Name="Id" Type="Edm.String" /><Property Name="Qty" Type="Edm.Decimal" Precision="32" Scale="Variable" />
       <Property Name="Kind" Type="Microsoft.Dynamics.DataEntities.ThingKind" />
+      <Property Name="On" Type="Edm.DateTimeOffset"><Annotation Term="Microsoft.Dynamics.OData.Core.V1.AXType">
+        <EnumMember>Microsoft.Dynamics.OData.Core.V1.AXType/Date</EnumMember></Annotation></Property>
+      <Property Name="At" Type="Edm.DateTimeOffset"><Annotation Term="Microsoft.Dynamics.OData.Core.V1.AXType"
+        EnumMember="Microsoft.Dynamics.OData.Core.V1.AXType/UtcDateTime" /></Property>
       <NavigationProperty Name="Other" Type="X" />
     </EntityType>
     <EnumType Name="ThingKind"><Member Name="A" Value="0" /></EnumType>
@@ -115,9 +123,12 @@ def test_edmx_facets():
     </Schema></edmx:DataServices></edmx:Edmx>"""
     parsed = parse_edmx(edmx)
     assert parsed == {"Things": {"type": "Thing", "keys": ["Id"], "properties": [
-        ["Id", "Edm.String", None, None, False],
-        ["Qty", "Edm.Decimal", 32, None, False],
-        ["Kind", "Microsoft.Dynamics.DataEntities.ThingKind", None, None, True],
+        ["Id", "Edm.String", None, None, None, False],
+        ["Qty", "Edm.Decimal", 32, None, None, False],
+        ["Kind", "Microsoft.Dynamics.DataEntities.ThingKind", None, None, None, True],
+        # The X++ type, written as an element (as F&O does) or as the attribute shorthand.
+        ["On", "Edm.DateTimeOffset", None, None, "Date", False],
+        ["At", "Edm.DateTimeOffset", None, None, "UtcDateTime", False],
     ]}}
     # Scale="Variable": X++ reals are NUMERIC(32,16) in the database, the widest a value can be.
     assert FieldInfo("Qty", "Edm.Decimal", "decimal", 32, None).arrow_type == pa.decimal128(32, 16)

@@ -12,14 +12,14 @@ import pytest
 from fo_assets.catalog import STANDARD
 from fo_assets.dynamics.auth import TokenProvider
 from fo_assets.dynamics.errors import AuthError, HttpError, SchemaError, TransportError
-from fo_assets.dynamics.extract import ExtractRequest, Extractor
+from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets.sandbox.tls import ensure_tls
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.dynamics.conftest import entity_rows, settings_for
 
-GL = STANDARD.spec_for("GeneralJournalAccountEntries")
+GL = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 WINDOW = (ANCHOR - dt.timedelta(days=3), ANCHOR)
 
 
@@ -31,12 +31,12 @@ def test_the_secret_and_the_token_appear_in_no_log_manifest_part_or_error(small_
         with Extractor(settings, "run-secrets") as extractor:
             extractor.extract([ExtractRequest(GL, window=WINDOW),
                                ExtractRequest(STANDARD.spec_for("VendorInvoiceLines"), window=WINDOW)])
-            with pytest.raises(SchemaError) as raised:
+            with pytest.raises(ExtractError) as raised:
                 extractor.extract([ExtractRequest(bad)])
-    token = TokenProvider(settings.require_fo(), settings.secret("FO_CLIENT_SECRET")).token()  # msal's cached token
+    token = TokenProvider(settings.require_fo(), settings.secret("FO_CLIENT_SECRET")).token().value  # msal's cached token
     texts = [r.getMessage() for r in caplog.records] + [str(raised.value), repr(settings)]
     texts += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(texts) > 10 and any("GeneralJournalAccountEntries" in t for t in texts)
+    assert len(texts) > 10 and any("GeneralJournalEntryBiEntities" in t for t in texts)
     for text in texts:
         assert secret not in text and token not in text
 
@@ -44,8 +44,9 @@ def test_the_secret_and_the_token_appear_in_no_log_manifest_part_or_error(small_
 def test_a_wrong_ca_fails_the_token_request_with_a_tls_message(small_sandbox, tmp_path):
     other_ca = ensure_tls(None).ca_path
     settings = settings_for(small_sandbox, tmp_path, FO_CA_BUNDLE=str(other_ca))
-    with Extractor(settings, "run-ca") as extractor, pytest.raises(AuthError) as raised:
+    with Extractor(settings, "run-ca") as extractor, pytest.raises(ExtractError) as raised:
         extractor.extract([ExtractRequest(STANDARD.spec_for("MainAccounts"))])
+    assert isinstance(raised.value.failures[0], AuthError)
     message = str(raised.value)
     assert "TLS verification of the authority failed" in message and "FO_CA_BUNDLE" in message
     assert small_sandbox.base_url in message
@@ -62,8 +63,9 @@ def test_a_wrong_ca_fails_the_odata_request_with_a_tls_message(small_sandbox, tm
 
 def test_a_wrong_secret_names_the_entra_error_and_the_app_but_not_the_secret(small_sandbox, tmp_path):
     settings = settings_for(small_sandbox, tmp_path, FO_CLIENT_SECRET="not-the-right-secret-value")
-    with Extractor(settings, "run-auth") as extractor, pytest.raises(AuthError) as raised:
+    with Extractor(settings, "run-auth") as extractor, pytest.raises(ExtractError) as raised:
         extractor.extract([ExtractRequest(STANDARD.spec_for("MainAccounts"))])
+    assert isinstance(raised.value.failures[0], AuthError)
     message = str(raised.value)
     assert "AADSTS7000215" in message
     assert small_sandbox.cfg.client_id in message and small_sandbox.cfg.tenant_id in message
@@ -75,24 +77,26 @@ def test_a_wrong_secret_names_the_entra_error_and_the_app_but_not_the_secret(sma
     [
         ({"entity_set": "VendorV2"}, "'VendorV2' is not in the tenant's metadata; did you mean VendorsV2"),
         ({"entity_set": "vendorsv2"}, "did you mean VendorsV2"),
-        ({"keys": ("VendorGroupId",)}, "catalog key field 'VendorGroupId' is not a key in the tenant"),
-        ({"keys": ("VendorNumber",)}, "catalog key field 'VendorNumber' does not exist in the tenant"),
-        ({"window_field": "PostedDate"}, "window field 'PostedDate' does not exist in the tenant"),
-        ({"window_field": "VendorGroupId"}, "window field 'VendorGroupId' is not a date"),
-        ({"company_field": "Company"}, "company field 'Company' does not exist in the tenant"),
+        ({"keys": ("dataAreaId", "VendorGroupId")},
+         "the key is (dataAreaId, VendorAccountNumber) in the tenant, not (dataAreaId, VendorGroupId)"),
+        ({"window_field": "PostedDate"}, "window field 'PostedDate' does not exist in VendorsV2"),
+        ({"window_field": "VendorGroupId"}, "window field 'VendorGroupId' of VendorsV2 is Edm.String, not date"),
+        ({"company_field": "Company", "keys": ("Company", "VendorAccountNumber")},
+         "company field 'Company' does not exist in VendorsV2"),
     ],
 )
-def test_a_catalog_entry_that_does_not_match_the_tenant_fails_before_anything_lands(
+def test_a_catalog_entry_that_does_not_match_the_tenant_fails_naming_what_differs(
     small_sandbox, tmp_path, change, expected
 ):
     spec = dataclasses.replace(STANDARD.spec_for("VendorsV2"), **change)
     window = WINDOW if spec.window_field else None
     with Extractor(settings_for(small_sandbox, tmp_path), "run-schema") as extractor:
-        with pytest.raises(SchemaError) as raised:
+        with pytest.raises(ExtractError) as raised:
             extractor.extract([ExtractRequest(spec, window=window)])
-    assert expected in str(raised.value)
-    assert "plural and case-sensitive" in str(raised.value) or "entity_set" not in change
-    assert not (tmp_path / "landing").exists()
+    (failure,) = raised.value.failures
+    assert isinstance(failure, SchemaError) and expected in str(failure)
+    assert "plural and case-sensitive" in str(failure) or "entity_set" not in change
+    assert not list((tmp_path / "landing").rglob("*.parquet"))
 
 
 def test_a_404_names_the_entity_set_rules(small_sandbox, tmp_path):

@@ -3,7 +3,7 @@
 It speaks just enough of the protocol for the real msal and the real connector: the Entra discovery
 document and token endpoint, ``$metadata`` and ``/Metadata/PublicEntities`` for one entity set
 ``Things`` (key ``Id``), and ``/data/Things`` answered from ``pages``: the test maps the request's query
-string (or ``*``) to a status and body, so it can send foreign or looping nextLinks, drifted fields,
+string (or ``*``) to a status and body (and sets ``count`` for ``/data/Things/$count``), so it can send foreign or looping nextLinks, drifted fields,
 broken JSON or a Retry-After date.
 """
 
@@ -52,6 +52,7 @@ class TinyFo:
     def __init__(self) -> None:
         self.tls = ensure_tls(None)
         self.pages: dict[str, Page | Callable[[], Page]] = {}
+        self.count: int | None = None  # what /data/Things/$count answers (a read of several pages asks it)
         self.requests: list[str] = []
         handler = type("Handler", (_Handler,), {"fo": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -100,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, EDMX, "application/xml")
         if path == "/Metadata/PublicEntities('Thing')":
             return self._send(200, json.dumps(PUBLIC).encode())
+        if path == "/data/Things/$count" and self.fo.count is not None:
+            return self._send(200, str(self.fo.count).encode(), "text/plain")
         scripted = self.fo.pages.get(query, self.fo.pages.get("*"))
         if path != "/data/Things" or scripted is None:
             return self._send(404, b'{"error":{"code":"","message":"Resource not found for the segment.",'
