@@ -7,8 +7,10 @@ client-driven (``$top``/``$skip``), for wide entities whose 10,000-row server pa
 each. A client page still follows any nextLink the server adds, and a page shorter than asked ends it.
 
 A read that took one page is complete by construction. A read of several pages is complete when the
-distinct keys it returned equal F&O's own ``$count`` of the same query, asked once it ended (rows added
-or removed while paging make them differ); only a complete read may flag deletes.
+distinct keys it returned equal F&O's own ``$count`` of the same query, asked as soon as the first page
+shows there are more: a row deleted from a page already read shifts the offsets of the pages after it,
+one row is skipped, and fewer keys come back than F&O counted. Only a complete read may flag deletes. (A
+delete and an insert between the count and the last page can still cancel out; docs/fo-odata.md.)
 """
 
 from __future__ import annotations
@@ -89,6 +91,15 @@ class QueryRunner:
         first = query.entity_url(self._root, plan.spec.entity_set, filter=filter, select=plan.select_option,
                                  orderby=plan.order_by, top=size)
         rows = pages = 0
+        source_count: int | None = None
+
+        def opened(page: DecodedPage) -> None:
+            # Asked once the first page shows there are more, before the next is read: a row deleted from
+            # pages already read shifts the offsets and skips one, and F&O's count then exceeds what we read.
+            nonlocal source_count
+            more = page.next_link or (size is not None and page.table.num_rows == size)
+            if prove and more and source_count is None:
+                source_count = self.count(plan, company, filter, counters)
 
         def take(page: DecodedPage, page_url: str, at: dt.datetime) -> None:
             nonlocal rows, pages
@@ -98,7 +109,7 @@ class QueryRunner:
             on_page(page, page_url, at)
 
         if size is None:
-            self._pages(first, plan, decoder, company, take, counters, cancelled)
+            self._pages(first, plan, decoder, company, take, counters, cancelled, opened)
         else:
             skip = 0
             while True:
@@ -106,15 +117,15 @@ class QueryRunner:
                     self._root, plan.spec.entity_set, filter=filter, select=plan.select_option,
                     orderby=plan.order_by, top=size, skip=skip)
                 before = rows
-                self._pages(url, plan, decoder, company, take, counters, cancelled)
+                self._pages(url, plan, decoder, company, take, counters, cancelled, opened)
                 # Fewer rows than asked: the end. More: the server paged the whole rest itself by nextLink.
                 if rows - before != size:
                     break
                 skip += size
-        if pages <= 1 or not prove:
+        if source_count is None:
             return QueryResult(first, company, rows, rows, pages)
         distinct = pa.concat_tables(seen).group_by(keys).aggregate([]).num_rows if keys else rows
-        return QueryResult(first, company, rows, distinct, pages, self.count(plan, company, filter, counters))
+        return QueryResult(first, company, rows, distinct, pages, source_count)
 
     def count(self, plan: EntityPlan, company: str | None, filter: str | None, counters: Counters) -> int:
         """F&O's ``$count`` of a query's rows."""
@@ -131,7 +142,7 @@ class QueryRunner:
         return (pa.concat_tables(tables) if tables else plan.arrow_schema.empty_table()), result.url
 
     def _pages(self, url: str, plan: EntityPlan, decoder: PageDecoder, company: str | None, on_page: OnPage,
-               counters: Counters, cancelled: Callable[[], bool]) -> None:
+               counters: Counters, cancelled: Callable[[], bool], opened: Callable[[DecodedPage], None]) -> None:
         target = ReadTarget(plan.spec.entity_set, company)
 
         def decode(body: bytearray, page_url: str) -> DecodedPage:
@@ -140,6 +151,7 @@ class QueryRunner:
         for page_url, page in self._client.pages(url, decode, target, counters, self._deadline):
             if cancelled():
                 raise Cancelled()
+            opened(page)
             self._cpu.submit(on_page, page, page_url, dt.datetime.now(dt.timezone.utc)).result()
 
 

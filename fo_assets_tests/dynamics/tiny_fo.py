@@ -52,7 +52,7 @@ class TinyFo:
     def __init__(self) -> None:
         self.tls = ensure_tls(None)
         self.pages: dict[str, Page | Callable[[], Page]] = {}
-        self.count: int | None = None  # what /data/Things/$count answers (a read of several pages asks it)
+        self.count = 0  # what /data/Things/$count answers (a read of several pages asks it)
         self.requests: list[str] = []
         handler = type("Handler", (_Handler,), {"fo": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -101,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, EDMX, "application/xml")
         if path == "/Metadata/PublicEntities('Thing')":
             return self._send(200, json.dumps(PUBLIC).encode())
-        if path == "/data/Things/$count" and self.fo.count is not None:
+        if path == "/data/Things/$count":
             return self._send(200, str(self.fo.count).encode(), "text/plain")
         scripted = self.fo.pages.get(query, self.fo.pages.get("*"))
         if path != "/data/Things" or scripted is None:
