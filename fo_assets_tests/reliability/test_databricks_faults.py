@@ -11,6 +11,7 @@ import pytest
 
 from fo_assets import model
 from fo_assets.cli import main as cli
+from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.child_run import failure_message
 from fo_assets_tests.reliability.stack import JOB_ID, TABLES, Stack, when
 
@@ -88,7 +89,7 @@ def test_a_failed_upload_fails_the_run_and_replay_converges(stack: Stack, capsys
 
 
 def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job_afresh(stack: Stack) -> None:
-    stack.dbx.jobs.define(JOB_ID, "FAILED", state_message="Task trial_balance failed: division by zero")
+    deploy_model_job(stack.dbx, JOB_ID, "FAILED", "Task trial_balance failed: division by zero")
     assert stack.run(tables=TABLES[:1]).success
 
     first = stack.materialize_model()
@@ -109,7 +110,7 @@ def test_a_job_trigger_retried_after_a_timeout_rejoins_the_first_run(
     monkeypatch.setattr(model, "WAIT_RETRY_DELAY_S", 0.0)
     # The run answers RUNNING to 2 polls, and a wait of 0.5 s makes two (at its start and at its end):
     # the first attempt times out, the op retries within the same Dagster run, the second finds it done.
-    stack.dbx.jobs.define(JOB_ID, polls_until_done=2)
+    deploy_model_job(stack.dbx, JOB_ID, polls_until_done=2)
     assert stack.run(tables=TABLES[:1]).success
 
     retried = stack.materialize_model()

@@ -7,10 +7,13 @@ from databricks.sdk import WorkspaceClient
 
 from fo_assets.databricks_job import JobRunError, idempotency_token, run_job
 from fo_assets_tests.databricks_double import DatabricksDouble
+from fo_assets_tests.databricks_double.jobs import JobSettings
+
+BATCHES = JobSettings(parameters={"batches": ""})
 
 
 def test_a_retry_with_the_same_token_rejoins_the_same_run(dbx: DatabricksDouble, workspace: WorkspaceClient) -> None:
-    dbx.jobs.define(41, "SUCCESS", polls_until_done=2)
+    dbx.jobs.define(41, "SUCCESS", polls_until_done=2, settings=BATCHES)
     token = idempotency_token(["b-2", "b-1"])
 
     first = run_job(workspace, 41, {"batches": "b-1,b-2"}, token, timeout_s=10, poll_s=0.01)
