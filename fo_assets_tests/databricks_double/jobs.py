@@ -183,8 +183,8 @@ class Jobs:
     def _start(self, run: JobRun) -> None:
         run.state, run.running_since, run.polls = "RUNNING", time.monotonic(), 0
         job = self.definitions[run.job_id]
-        classic = sorted(w for w in job.settings.sql_warehouses.values() if self._warehouse_kind(w) != "PRO"
-                         and self._warehouse_kind(w) != "SERVERLESS")
+        classic = sorted({w for w in job.settings.sql_warehouses.values()
+                          if self._warehouse_kind(w) not in ("PRO", "SERVERLESS")})
         if classic:
             run.state, run.result, run.message = "TERMINATED", "FAILED", (
                 f"SQL tasks need a Pro or Serverless SQL warehouse; {', '.join(classic)} is not one")
