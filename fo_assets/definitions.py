@@ -4,7 +4,7 @@ import dagster as dg
 
 from fo_assets.assets import build_entity_assets
 from fo_assets.io_manager import UpsertIOManager
-from fo_assets.maintenance import maintenance_schedule, table_maintenance
+from fo_assets.maintenance import build_maintenance
 from fo_assets.model import build_model_assets
 from fo_assets.partitions import daily_partitions
 from fo_assets.refresh import build_refresh_job
@@ -29,10 +29,11 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
         description="Reads every F&O entity for the selected days and upserts it into its table.",
     )
     refresh_job = build_refresh_job(partitions, settings.pool, prefix)
+    maintenance_job, maintenance_schedule = build_maintenance(settings.pool)
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
         assets=[entities, build_model_assets(prefix)],
-        jobs=[entity_job, refresh_job, table_maintenance],
+        jobs=[entity_job, refresh_job, maintenance_job],
         schedules=[*build_schedules(entity_job, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),
                  dg.AutomationConditionSensorDefinition("fo_model_automation", target=dg.AssetSelection.groups("model"),

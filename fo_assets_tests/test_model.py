@@ -142,5 +142,5 @@ def test_a_failed_model_job_fails_the_asset(small_sandbox, dbx, monkeypatch, tmp
     result = _model(defs, instance, raise_on_error=False)
     assert not result.success
     error = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert "FAILED" in error and "division by zero" in error
+    assert "RUN_EXECUTION_ERROR" in error and "division by zero" in error
     assert not result.asset_materializations_for_node("fo_model")

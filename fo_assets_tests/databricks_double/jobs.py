@@ -154,10 +154,11 @@ class Jobs:
             run = next((r for r in self.runs if r.run_id == run_id), None)
             if run is None:
                 raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Run {run_id} does not exist.")
+            self._advance()
+            answer = self._to_json(run)
             if run.state == "RUNNING":
                 run.polls += 1
-            self._advance()
-            return self._to_json(run)
+            return answer
 
     # -- run life cycle --------------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Jobs:
         """Finish the runs that are done, then start queued runs while the job has room (oldest first)."""
         for run in self.runs:
             job = self.definitions[run.job_id]
-            if (run.state == "RUNNING" and run.polls > job.polls_until_done
+            if (run.state == "RUNNING" and run.polls >= job.polls_until_done
                     and time.monotonic() - run.running_since >= job.run_seconds):
                 run.state, run.result, run.message = "TERMINATED", job.outcome, job.state_message
         for run in self.runs:

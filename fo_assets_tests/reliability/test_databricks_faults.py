@@ -46,13 +46,13 @@ def test_workspace_tokens_expired_mid_run_are_replaced(stack: Stack) -> None:
 
 
 def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
-    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[DELTA_CONCURRENT_APPEND] Files were added to the table")
+    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User does not have MODIFY on Table.")
 
     result = stack.run()
 
     assert not result.success
     message = failure_message(result)
-    assert "main.fo.purchase_order_headers_v2" in message and "DELTA_CONCURRENT_APPEND" in message
+    assert "main.fo.purchase_order_headers_v2" in message and "INSUFFICIENT_PERMISSIONS" in message
     statuses = stack.statuses()
     assert statuses["purchase_order_headers_v2"] == ["failed"]
     assert statuses["vendors_v2"] == ["loaded"]  # loaded before the failure
@@ -99,7 +99,7 @@ def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job
     for result, run in zip((first, again), stack.dbx.jobs.runs):
         assert not result.success
         message = failure_message(result)
-        assert f"job {JOB_ID} run {run.run_id} ended TERMINATED/FAILED: Task trial_balance failed" in message
+        assert f"job {JOB_ID} run {run.run_id} ended RUN_EXECUTION_ERROR (CLIENT_ERROR): Task trial_balance failed" in message
     stack.assert_exact(TABLES[:1])
 
 

@@ -117,30 +117,37 @@ def test_names_are_stored_lower_case_and_matched_without_case(dbx: DatabricksDou
         _run(warehouse, "CREATE TABLE `main`.`fo_raw`.`t` (`Credit Limit` STRING) USING DELTA")
 
 
-def test_statements_run_at_once_and_overlapping_writes_conflict(dbx: DatabricksDouble, warehouse: Warehouse) -> None:
+def _final(workspace: WorkspaceClient, dbx: DatabricksDouble, text: str) -> tuple[str, str]:
+    """(state, error message) of a statement submitted once and polled: no client-side retry."""
+    api = workspace.statement_execution
+    response = api.execute_statement(text, dbx.warehouse_id, wait_timeout="0s")
+    while response.status.state.value in ("PENDING", "RUNNING"):
+        time.sleep(0.05)
+        response = api.get_statement(response.statement_id)
+    error = response.status.error
+    return response.status.state.value, (error.message or "") if error else ""
+
+
+def test_statements_run_at_once_and_overlapping_writes_conflict(
+    dbx: DatabricksDouble, workspace: WorkspaceClient, warehouse: Warehouse
+) -> None:
     _run(warehouse, "CREATE TABLE `main`.`fo`.`t` (`k` STRING) USING DELTA")
     merge = ("MERGE INTO `main`.`fo`.`t` AS t USING (SELECT 'a' AS `k`) AS s ON t.`k` <=> s.`k` "
              "WHEN NOT MATCHED THEN INSERT *")
     dbx.faults.delay_statements(r"^MERGE", seconds=1.5, times=2)
-    outcomes: list[str] = []
-
-    def run() -> None:
-        try:
-            _run(warehouse, merge)
-            outcomes.append("SUCCEEDED")
-        except StatementFailed as exc:
-            outcomes.append(str(exc))
+    outcomes: list[tuple[str, str]] = []
 
     started = time.monotonic()
-    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: outcomes.append(_final(workspace, dbx, merge))) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
 
     assert time.monotonic() - started < 2.8  # side by side, not one after the other
-    assert outcomes.count("SUCCEEDED") == 1
-    assert any("DELTA_CONCURRENT_APPEND" in outcome for outcome in outcomes)
+    assert sorted(state for state, _ in outcomes) == ["FAILED", "SUCCEEDED"]
+    assert any("[DELTA_CONCURRENT_APPEND" in message and "ConcurrentAppendException" in message
+               for _, message in outcomes)
     assert dbx.query(f"SELECT count(*) FROM {dbx.table_ref('main', 'fo', 't')}") == [(1,)]
 
 
