@@ -32,8 +32,6 @@ from fo_assets.sinks.workspace import call_with_reauth
 
 MAX_TOKEN = 64  # the Jobs API's limit
 ATTEMPT_PARAMETER = "dagster_run_id"
-# What fo-assets passes to the model job; the bundle must define each one (run-now refuses others).
-MODEL_JOB_PARAMETERS = ("batch_ids", "catalog", "schema", ATTEMPT_PARAMETER)
 # Re-executions of one lineage whose job runs all failed before the trigger gives up on the lineage.
 MAX_GENERATIONS = 32
 
@@ -63,7 +61,8 @@ def idempotency_token(batch_ids: Sequence[str]) -> str:
 
 
 def model_job_parameters(batch_ids: Sequence[str], catalog: str, schema: str) -> dict[str, str]:
-    """The model job's parameters but the Dagster run id, which ``run_job`` adds."""
+    """The model job's parameters but the Dagster run id, which ``run_job`` adds. The bundle defines
+    each one (the Jobs API refuses a parameter the job does not define)."""
     return {"batch_ids": ",".join(batch_ids), "catalog": catalog, "schema": schema}
 
 

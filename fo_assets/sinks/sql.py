@@ -5,7 +5,8 @@ replaced) are written once here and rendered in two dialects, so both sinks beha
 
 Identifiers are validated and quoted. Values never enter the text: they travel as named parameters
 (``:name`` on Databricks, ``$name`` in DuckDB) beside it. The only literals are numbers we validate
-(the VACUUM retention) and staged volume paths, whose parts are restricted to a safe character set.
+(the VACUUM retention), table properties (our own, checked against a safe character set) and staged
+volume paths, whose parts are restricted to a safe character set.
 
 Every Databricks statement is idempotent, because the SDK re-sends a POST after a read timeout and the
 warehouse client retries Delta's concurrent-write conflicts: ``IF NOT EXISTS`` DDL, properties set to
@@ -217,7 +218,8 @@ def show_properties(table: TableRef) -> Statement:
 def set_properties(table: TableRef, properties: Mapping[str, str]) -> Statement:
     """A metadata change: it fails every write to the table running at the same time, so run it only
     when a property differs."""
-    return Statement("set table properties", f"ALTER TABLE {table.sql} SET TBLPROPERTIES ({_properties_text(properties)})")
+    text = f"ALTER TABLE {table.sql} SET TBLPROPERTIES ({_properties_text(properties)})"
+    return Statement("set table properties", text)
 
 
 def describe_columns(table: TableRef) -> Statement:

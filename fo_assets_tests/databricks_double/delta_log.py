@@ -21,7 +21,6 @@ from .sqltext import SqlError
 
 WRITE, OPTIMIZE, METADATA = "WRITE", "OPTIMIZE", "METADATA"
 DEFAULT_DELETED_FILE_RETENTION_HOURS = 7 * 24  # delta.deletedFileRetentionDuration's default
-DEFAULT_LOG_RETENTION_HOURS = 30 * 24  # delta.logRetentionDuration's default
 
 _INTERVAL = re.compile(r"^\s*(?:interval\s+)?(\d+)\s+(week|day|hour|minute|second)s?\s*$", re.IGNORECASE)
 _HOURS = {"week": 168.0, "day": 24.0, "hour": 1.0, "minute": 1 / 60, "second": 1 / 3600}

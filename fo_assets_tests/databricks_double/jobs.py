@@ -198,7 +198,8 @@ class Jobs:
                     and time.monotonic() - run.running_since >= job.run_seconds):
                 run.state, run.result, run.message = "TERMINATED", job.outcome, job.state_message
         for run in self.runs:
-            if run.state == "QUEUED" and self._active(run.job_id) < self.definitions[run.job_id].settings.max_concurrent_runs:
+            limit = self.definitions[run.job_id].settings.max_concurrent_runs
+            if run.state == "QUEUED" and self._active(run.job_id) < limit:
                 self._start(run)
 
     def _to_json(self, run: JobRun) -> dict[str, Any]:

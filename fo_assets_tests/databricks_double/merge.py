@@ -72,7 +72,8 @@ def run_merge(engine: Engine, cursor: Cursor, params: dict[str, Any], read: dict
         finally:
             engine.con.execute(f"DROP TABLE IF EXISTS {_SOURCE}")
     updated, deleted, inserted = counts
-    return Result.of_rows([(m, "BIGINT") for m in METRICS], [(updated + deleted + inserted, updated, deleted, inserted)])
+    metrics = (updated + deleted + inserted, updated, deleted, inserted)
+    return Result.of_rows([(m, "BIGINT") for m in METRICS], [metrics])
 
 
 def _alias(cursor: Cursor, default: str | None) -> str:

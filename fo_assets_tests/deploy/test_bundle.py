@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fo_assets.databricks_job import MODEL_JOB_PARAMETERS
+from fo_assets.databricks_job import ATTEMPT_PARAMETER, model_job_parameters
 from fo_assets_tests.deploy.customers import BIN, REPO
 from fo_assets_tests.model_job import BUNDLE, JOB_KEY
 from fo_assets_tests.postgres_fixture import unavailable
@@ -43,7 +43,8 @@ def test_the_bundle_declares_what_it_uses_and_defines_what_fo_assets_sends():
     job = bundle["resources"]["jobs"][JOB_KEY]
     for task in job["tasks"]:
         assert (BUNDLE.parent / task["sql_task"]["file"]["path"]).is_file(), task["task_key"]
-    assert set(MODEL_JOB_PARAMETERS) <= {p["name"] for p in job["parameters"]}
+    sent = {*model_job_parameters(["b-1"], "main", "fo"), ATTEMPT_PARAMETER}
+    assert sent <= {p["name"] for p in job["parameters"]}
 
 
 @pytest.mark.parametrize("path, value, named", [

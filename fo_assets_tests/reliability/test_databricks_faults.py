@@ -46,7 +46,7 @@ def test_workspace_tokens_expired_mid_run_are_replaced(stack: Stack) -> None:
 
 
 def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
-    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User does not have MODIFY on Table.")
+    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on the table.")
 
     result = stack.run()
 
@@ -99,7 +99,8 @@ def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job
     for result, run in zip((first, again), stack.dbx.jobs.runs):
         assert not result.success
         message = failure_message(result)
-        assert f"job {JOB_ID} run {run.run_id} ended RUN_EXECUTION_ERROR (CLIENT_ERROR): Task trial_balance failed" in message
+        ended = f"job {JOB_ID} run {run.run_id} ended RUN_EXECUTION_ERROR (CLIENT_ERROR): Task trial_balance failed"
+        assert ended in message
     stack.assert_exact(TABLES[:1])
 
 

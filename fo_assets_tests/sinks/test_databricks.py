@@ -47,7 +47,7 @@ def test_a_failed_merge_names_table_batch_and_server_message_and_loses_nothing(
     page = vendors([("usmf", "V1", "2"), ("usmf", "V2", "3")])
     batch = land(tmp_path, VENDORS, [(page, at(2))], scopes=[DeleteScope("company", "usmf")])
     dbx.faults.fail_statements(r"^MERGE WITH SCHEMA EVOLUTION",
-                               message="[INSUFFICIENT_PERMISSIONS] User does not have MODIFY on Table 'main.fo.vendors_v2'.")
+                               message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on main.fo.vendors_v2.")
 
     with pytest.raises(StatementFailed) as failed:
         databricks_sink.upsert(batch, VENDORS)

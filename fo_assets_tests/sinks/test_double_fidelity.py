@@ -57,7 +57,9 @@ def test_an_upload_replaces_a_file_unless_told_not_to(workspace: WorkspaceClient
     assert workspace.files.download(f"{ROOT}/a.txt").contents.read() == b"second"
 
 
-def test_a_listing_comes_in_small_pages(dbx: DatabricksDouble, workspace: WorkspaceClient, warehouse: Warehouse) -> None:
+def test_a_listing_comes_in_small_pages(
+    dbx: DatabricksDouble, workspace: WorkspaceClient, warehouse: Warehouse
+) -> None:
     names = [f"f{i}.txt" for i in range(7)]
     for name in names:
         workspace.files.upload(f"{ROOT}/many/{name}", io.BytesIO(b"x"))
