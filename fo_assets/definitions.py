@@ -5,7 +5,7 @@ import dagster as dg
 from fo_assets.alerts import build_failure_sensor, build_freshness_sensor, watch_list
 from fo_assets.assets import build_entity_assets
 from fo_assets.io_manager import UpsertIOManager
-from fo_assets.maintenance import maintenance_schedule, table_maintenance
+from fo_assets.maintenance import build_maintenance
 from fo_assets.model import build_model_assets
 from fo_assets.partitions import daily_partitions
 from fo_assets.reconciliation import RECONCILIATION_JOB, build_reconciliation_job
@@ -37,10 +37,11 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     )
     # Event refreshes are small: they get a pool of their own so they never wait for a long backfill.
     refresh_job = build_refresh_job(partitions, f"{pool}_events", prefix)
+    maintenance_job, maintenance_schedule = build_maintenance(pool)
     runtime = FoRuntime(config_file=config_file)
     return dg.Definitions(
         assets=dg.with_source_code_references([*entities, model]),
-        jobs=[entity_job, refresh_job, build_reconciliation_job(catalog, pool, prefix), table_maintenance],
+        jobs=[entity_job, refresh_job, build_reconciliation_job(catalog, pool, prefix), maintenance_job],
         schedules=[*build_schedules(ENTITY_JOB, RECONCILIATION_JOB, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),
                  build_freshness_sensor(watch_list([*entities, model]), config_file),

@@ -339,6 +339,9 @@ def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
     for name in ("DATABRICKS_CATALOG", "DATABRICKS_SCHEMA", "DATABRICKS_VOLUME"):
         if not _DATABRICKS_NAME.fullmatch(env[name]):
             raise ConfigError(f"{name}={env[name]!r} is not a valid Unity Catalog name (letters, digits, _ and -)")
+    # Unity Catalog stores these names lower-case and resolves /Volumes paths by the stored name
+    # (docs/databricks.md, "Names"): take them as it stores them, so paths and metadata match the workspace.
+    catalog, schema, volume = (env[n].lower() for n in ("DATABRICKS_CATALOG", "DATABRICKS_SCHEMA", "DATABRICKS_VOLUME"))
     job_id = env.get("DATABRICKS_JOB_ID")
     if job_id and not job_id.strip().isdigit():
         raise ConfigError(f"DATABRICKS_JOB_ID must be the numeric job id, got {job_id!r}")
@@ -346,9 +349,9 @@ def _databricks_settings(env: Mapping[str, str]) -> DatabricksSettings | None:
         host=f"https://{parts.netloc.lower()}",
         client_id=env["DATABRICKS_CLIENT_ID"].strip(),
         warehouse_id=env["DATABRICKS_WAREHOUSE_ID"].strip(),
-        catalog=env["DATABRICKS_CATALOG"],
-        schema=env["DATABRICKS_SCHEMA"],
-        volume=env["DATABRICKS_VOLUME"],
+        catalog=catalog,
+        schema=schema,
+        volume=volume,
         job_id=int(job_id) if job_id else None,
         landing_in_volume=store != "local",
     )

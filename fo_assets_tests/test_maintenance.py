@@ -9,6 +9,7 @@ from deltalake import DeltaTable
 from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
+from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.conftest import ANCHOR, point_at
 
@@ -37,3 +38,14 @@ def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox
     assert [b.batch_id for b in ledger.batches()] == [new.batch_id]
     assert sorted(r["GeneralJournalAccountEntryRecId"] for r in sink.read(gl).to_pylist()) == before
     assert files() == 1
+
+
+def test_maintenance_runs_in_the_pool_of_the_entity_loads(small_sandbox, monkeypatch, tmp_path):
+    """OPTIMIZE and VACUUM wait for the environment's loads (and loads for them): one pool, as a Delta
+    write conflict is not worth having (docs/databricks.md, "Concurrent writes")."""
+    point_at(monkeypatch, small_sandbox, tmp_path)
+    defs = build_definitions()
+    entity_pools = {op.pool for op in defs.resolve_job_def(ENTITY_JOB).graph.node_defs}
+    maintenance_pools = {op.pool for op in defs.resolve_job_def("fo_table_maintenance").graph.node_defs}
+
+    assert entity_pools == maintenance_pools == {load_settings().pool}

@@ -19,6 +19,7 @@ from fo_assets.partitions import range_tags
 from fo_assets.sinks.databricks import connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.conftest import ANCHOR, point_at
+from fo_assets_tests.model_job import deploy_model_job
 
 MODEL_KEYS = [dg.AssetKey(["fo_model", t]) for t in MODEL_TABLES]
 
@@ -97,7 +98,7 @@ def _databricks_env(monkeypatch, dbx, job_id: int) -> None:
 def test_databricks_load_and_model_job_rejoined_on_retry(small_sandbox, dbx, monkeypatch, tmp_path):
     point_at(monkeypatch, small_sandbox, tmp_path)
     _databricks_env(monkeypatch, dbx, job_id=77)
-    dbx.jobs.define(77, "SUCCESS")
+    deploy_model_job(dbx, 77, schema="fo_raw")
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     _land(defs, instance, days=1)
@@ -134,12 +135,12 @@ def test_databricks_load_and_model_job_rejoined_on_retry(small_sandbox, dbx, mon
 def test_a_failed_model_job_fails_the_asset(small_sandbox, dbx, monkeypatch, tmp_path):
     point_at(monkeypatch, small_sandbox, tmp_path)
     _databricks_env(monkeypatch, dbx, job_id=78)
-    dbx.jobs.define(78, "FAILED", state_message="trial_balance: division by zero")
+    deploy_model_job(dbx, 78, "FAILED", "trial_balance: division by zero", schema="fo_raw")
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     _land(defs, instance, days=1)
     result = _model(defs, instance, raise_on_error=False)
     assert not result.success
     error = str(result.get_step_failure_events()[0].event_specific_data.error)
-    assert "FAILED" in error and "division by zero" in error
+    assert "RUN_EXECUTION_ERROR" in error and "division by zero" in error
     assert not result.asset_materializations_for_node("fo_model")

@@ -96,6 +96,19 @@ def test_databricks_complete(tmp_path):
     assert settings.databricks.landing_in_volume  # the durable landing zone is the default with Databricks
 
 
+def test_unity_catalog_names_are_taken_lower_case_as_unity_catalog_stores_them():
+    settings = load_settings({**BASE, **DATABRICKS, "DATABRICKS_CATALOG": "Finance", "DATABRICKS_SCHEMA": "FO_Raw",
+                              "DATABRICKS_VOLUME": "Landing-Zone"})
+    db = settings.databricks
+    assert (db.catalog, db.schema, db.volume) == ("finance", "fo_raw", "landing-zone")
+
+
+@pytest.mark.parametrize("name", ["fo raw", "fo.raw", "fo/raw", "a" * 256])
+def test_a_name_unity_catalog_refuses_is_refused_naming_the_variable(name):
+    with pytest.raises(ConfigError, match="DATABRICKS_SCHEMA.*not a valid Unity Catalog name"):
+        load_settings({**BASE, **DATABRICKS, "DATABRICKS_SCHEMA": name})
+
+
 def test_landing_store_choices():
     assert not load_settings({**BASE, **DATABRICKS, "FO_LANDING_STORE": "local"}).databricks.landing_in_volume
     assert load_settings({**BASE, **DATABRICKS, "FO_LANDING_STORE": "Volume"}).databricks.landing_in_volume

@@ -13,6 +13,9 @@ batch read completely. The rules, identical for Databricks and local Delta:
 - Inside each complete scope, live rows whose key is absent from the batch get ``_fo_deleted = true``
   with this batch's id and run id, stamped with the moment the batch began reading (see ``deleted_at``),
   and only if the row was not extracted after that moment. A keyed pull has no scopes and flags nothing.
+- A batch is refused before anything is staged or written when a column name is one Delta refuses
+  without column mapping, or when a column's type changed in a way the sink cannot follow
+  (``columns.check_columns``; docs/databricks.md, "Names" and "Type changes").
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The Databricks sink: stage a batch's Parquet parts in a Unity Catalog volume, MERGE them by key.
 
 Per load: ``CREATE SCHEMA/VOLUME IF NOT EXISTS`` (once per sink), ``CREATE TABLE IF NOT EXISTS`` typed
-from the batch, a column probe, the uploads to ``/Volumes/<catalog>/<schema>/<volume>/<table>/<batch id>/``
-(``parts/`` and, for line entities, ``scope/``), the MERGE, one delete-flag MERGE per complete scope.
-Counts come from the MERGE metrics the warehouse returns.
+from the batch with the table properties (``sql.table_properties``), a check of those properties on a
+table an earlier release created (once per table and sink), a column probe, the uploads to
+``/Volumes/<catalog>/<schema>/<volume>/<table>/<batch id>/`` (``parts/`` and, for line entities,
+``scope/``), the MERGE, one delete-flag MERGE per complete scope. Counts come from the MERGE metrics the
+warehouse returns. A batch whose columns the table cannot take is refused before anything is staged.
 
 With ``keep_staged`` (``FO_LANDING_STORE=volume``, the default with Databricks) the staged folder is the
 landing zone's durable copy: the manifest is staged beside the parts, the folder stays after the load
@@ -25,6 +27,7 @@ from fo_assets.catalog import EntitySpec
 from fo_assets.landing import LandedBatch
 from fo_assets.sinks import sql
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, check_loadable
+from fo_assets.sinks.columns import check_column_names, check_column_types
 from fo_assets.sinks.warehouse import StatementFailed, Warehouse
 from fo_assets.sinks.workspace import (
     VolumeError,
@@ -59,8 +62,10 @@ class DatabricksSink:
         self.catalog, self.schema, self.volume = catalog, schema, volume
         self.keep_staged = keep_staged
         self.retain_hours = retain_hours
+        self.properties = sql.table_properties(retain_hours)
         self.warehouse = Warehouse(workspace, warehouse_id, statement_timeout_s)
         self._location_ready = False
+        self._properties_checked: set[str] = set()
 
     def table_name(self, spec: EntitySpec) -> str:
         return self._table(spec).display
@@ -78,10 +83,14 @@ class DatabricksSink:
         self.ensure_location(context)
         schema = batch.arrow_schema()
         if schema is not None:
-            self.warehouse.run(sql.create_table(table, schema), context)
+            check_column_names(batch, table.display, schema)
+            self.warehouse.run(sql.create_table(table, schema, self.properties), context)
         existing = self._columns(table, context, must_exist=schema is not None)
         if existing is None:  # an empty batch and no table yet: nothing to insert, nothing to flag
             return LoadResult(table.display, self.uri(spec), 0, 0, 0, [])
+        if schema is not None:
+            check_column_types(batch, table.display, schema, existing, adapts=True)
+        self._ensure_properties(table, context)
 
         folder = self.batch_folder(spec.table, batch.batch_id)
         if not (self.keep_staged and batch.manifest.archive == folder):  # else: staged by an earlier attempt
@@ -97,7 +106,7 @@ class DatabricksSink:
             merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, table_columns)
             merged = self.warehouse.run(merge, context).first()
             inserted, updated = _count(merged, "num_inserted_rows"), _count(merged, "num_updated_rows")
-            columns += [(f.name, sql.column_type(f.type, f.name)) for f in schema if f.name.lower() not in known]
+            columns = _after_evolution(existing, schema)
         flags = sql.DeleteFlags.of(batch, spec)
         for scope in batch.manifest.delete_scopes:
             flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags, parts, parents), context).first()
@@ -107,10 +116,10 @@ class DatabricksSink:
         return LoadResult(table.display, self.uri(spec), inserted, updated, deleted, columns)
 
     def read(self, spec: EntitySpec) -> pa.Table:
-        """All current rows, fetched inline as JSON (the warehouse caps inline results at 25 MiB: for
-        checks and small downstream assets, not bulk export)."""
+        """All current rows, fetched as Arrow streams from the warehouse's external links (an INLINE
+        result is capped at 25 MiB, less than a ledger table)."""
         table = self._table(spec)
-        return self.warehouse.run(sql.select_all(table), table.display).to_arrow()
+        return self.warehouse.read_arrow(sql.select_all(table), table.display)
 
     def profile(self, spec: EntitySpec) -> KeyProfile:
         table = self._table(spec)
@@ -119,6 +128,7 @@ class DatabricksSink:
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
         table = self._table(spec)
+        self._ensure_properties(table, table.display)  # a table no load touched since an upgrade
         self.warehouse.run(sql.optimize(table), table.display)
         self.warehouse.run(sql.vacuum(table, self.retain_hours), table.display)
         return {"table": table.display, "optimized": True, "vacuum_retain_hours": self.retain_hours}
@@ -130,6 +140,18 @@ class DatabricksSink:
         self.warehouse.run(sql.create_schema(self.catalog, self.schema), context)
         self.warehouse.run(sql.create_volume(self.catalog, self.schema, self.volume), context)
         self._location_ready = True
+
+    def _ensure_properties(self, table: sql.TableRef, context: str) -> None:
+        """Set the table properties a table lacks (one created by an earlier release), once per sink: the
+        change is a metadata commit, which fails every write running at the same time."""
+        if table.display in self._properties_checked:
+            return
+        current = dict(self.warehouse.run(sql.show_properties(table), context).rows)
+        missing = {k: v for k, v in self.properties.items() if (current.get(k) or "").lower() != v.lower()}
+        if missing:
+            log.info("setting %s on %s", ", ".join(missing), table.display)
+            self.warehouse.run(sql.set_properties(table, missing), context)
+        self._properties_checked.add(table.display)
 
     def _columns(self, table: sql.TableRef, context: str, must_exist: bool) -> list[tuple[str, str]] | None:
         try:
@@ -196,6 +218,17 @@ class VolumeArchive:
 
     def remove(self, table: str, batch_id: str) -> None:
         remove_folder(self.workspace, self.folder(table, batch_id))
+
+
+def _after_evolution(existing: list[tuple[str, str]], schema: pa.Schema) -> list[tuple[str, str]]:
+    """The table's columns after MERGE WITH SCHEMA EVOLUTION: the batch's new columns added, and the
+    columns type widening widened to the batch's type."""
+    incoming = {f.name.lower(): (f.name, sql.column_type(f.type, f.name)) for f in schema}
+    columns = []
+    for name, kind in existing:
+        new = incoming.pop(name.lower(), (name, kind))[1]
+        columns.append((name, new if sql.widens(kind, new) else kind))
+    return columns + list(incoming.values())
 
 
 def _count(metrics: dict[str, str | None], name: str) -> int:

@@ -34,6 +34,7 @@ from fo_assets.landing import DeleteScope, LandedBatch
 from fo_assets.sinks import delta_files, sql
 from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.columns import check_column_names, check_column_types
 from fo_assets.sinks.delta_files import Scratch
 
 _D = sql.DUCKDB
@@ -60,6 +61,11 @@ class LocalDeltaSink:
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
         check_loadable(batch, spec)
         path = self._path(spec)
+        schema = batch.arrow_schema()
+        if schema is not None:  # the same refusals as Databricks; delta-rs would take such names and not widen
+            check_column_names(batch, spec.table, schema)
+            if DeltaTable.is_deltatable(str(path)):
+                check_column_types(batch, spec.table, schema, _columns(DeltaTable(str(path))), adapts=False)
         # Whatever read the batch (in this process, often just before) may have left Arrow's allocator
         # holding tens of MB of freed blocks: give them back before the load needs memory of its own.
         pa.default_memory_pool().release_unused()

@@ -5,10 +5,12 @@ replaced) are written once here and rendered in two dialects, so both sinks beha
 
 Identifiers are validated and quoted. Values never enter the text: they travel as named parameters
 (``:name`` on Databricks, ``$name`` in DuckDB) beside it. The only literals are numbers we validate
-(the VACUUM retention) and staged volume paths, whose parts are restricted to a safe character set.
+(the VACUUM retention), table properties (our own, checked against a safe character set) and staged
+volume paths, whose parts are restricted to a safe character set.
 
-Every Databricks statement is idempotent, because the SDK re-sends a POST after a read timeout:
-``IF NOT EXISTS`` DDL, MERGEs keyed on the row identity, OPTIMIZE and VACUUM.
+Every Databricks statement is idempotent, because the SDK re-sends a POST after a read timeout and the
+warehouse client retries Delta's concurrent-write conflicts: ``IF NOT EXISTS`` DDL, properties set to
+fixed values, MERGEs keyed on the row identity, OPTIMIZE and VACUUM.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pyarrow as pa
 
@@ -25,6 +27,7 @@ from fo_assets.landing import DeleteScope, LandedBatch
 from fo_assets.sinks.base import deleted_at, recency_order
 
 MAX_IDENTIFIER = 255  # Unity Catalog's limit for names
+MIN_RETAIN_HOURS = 7 * 24  # delta.deletedFileRetentionDuration's default: less breaks readers' snapshots
 _PATH_PART = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 
@@ -103,6 +106,27 @@ def column_type(arrow_type: pa.DataType, column: str = "?") -> str:
     raise ValueError(f"column {column!r}: no Delta type for Arrow type {arrow_type}")
 
 
+_INTEGERS = ("tinyint", "smallint", "int", "bigint")
+_DECIMAL = re.compile(r"decimal\((\d+),\s*(\d+)\)")
+
+
+def widens(old: str, new: str) -> bool:
+    """Whether Delta's type widening turns a column of type ``old`` into ``new`` during schema evolution
+    (docs/databricks.md, "Type changes"): a wider integer, float to double, a decimal with k1 >= k2 >= 0
+    more digits of precision and scale, date to timestamp_ntz. Integers to decimals need a manual ALTER."""
+    old, new = old.strip().lower(), new.strip().lower()
+    if old in _INTEGERS and new in _INTEGERS:
+        return _INTEGERS.index(new) > _INTEGERS.index(old)
+    if (old, new) in (("float", "double"), ("date", "timestamp_ntz")):
+        return True
+    before, after = _DECIMAL.fullmatch(old), _DECIMAL.fullmatch(new)
+    if before and after:
+        more_precision = int(after.group(1)) - int(before.group(1))
+        more_scale = int(after.group(2)) - int(before.group(2))
+        return more_precision >= more_scale >= 0 and more_precision > 0
+    return False
+
+
 def arrow_type(sql_type: str) -> pa.DataType:
     """The inverse of ``column_type`` for the type text a warehouse reports."""
     text = sql_type.strip().lower()
@@ -149,13 +173,53 @@ def create_volume(catalog: str, schema: str, volume: str) -> Statement:
     return Statement("create volume", f"CREATE VOLUME IF NOT EXISTS {name}")
 
 
-def create_table(table: TableRef, schema: pa.Schema) -> Statement:
+def table_properties(retain_hours: int) -> dict[str, str]:
+    """The Delta properties of every entity table (docs/databricks.md):
+
+    - the change data feed, for downstream incremental reads;
+    - ``retain_hours`` of history: predictive optimization vacuums Unity Catalog managed tables with
+      ``delta.deletedFileRetentionDuration`` (7 days by default) whatever our own VACUUM keeps, and time
+      travel also needs the log kept as long;
+    - deletion vectors, so OPTIMIZE and a MERGE at once do not conflict (row-level concurrency);
+    - type widening, so a field F&O widens widens its column instead of being cast to the old type.
+    """
+    if retain_hours < MIN_RETAIN_HOURS:
+        raise ValueError(f"keep at least {MIN_RETAIN_HOURS} hours of history (Delta's default), not {retain_hours}")
+    retention = f"interval {retain_hours // 24} days" if retain_hours % 24 == 0 else f"interval {retain_hours} hours"
+    return {
+        "delta.enableChangeDataFeed": "true",
+        "delta.deletedFileRetentionDuration": retention,
+        "delta.logRetentionDuration": retention,
+        "delta.enableDeletionVectors": "true",
+        "delta.enableTypeWidening": "true",
+    }
+
+
+def _properties_text(properties: Mapping[str, str]) -> str:
+    for key, value in properties.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", key) or not re.fullmatch(r"[A-Za-z0-9 _.-]*", value):
+            raise ValueError(f"table property {key!r} = {value!r} has characters fo-assets does not write")
+    return ", ".join(f"'{key}' = '{value}'" for key, value in properties.items())
+
+
+def create_table(table: TableRef, schema: pa.Schema, properties: Mapping[str, str] | None = None) -> Statement:
     columns = ", ".join(f"{quote(f.name)} {column_type(f.type, f.name).upper()}" for f in schema)
-    return Statement(
-        "create table",
-        f"CREATE TABLE IF NOT EXISTS {table.sql} ({columns}) USING DELTA "
-        "TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')",
-    )
+    text = f"CREATE TABLE IF NOT EXISTS {table.sql} ({columns}) USING DELTA"
+    if properties:
+        text += f" TBLPROPERTIES ({_properties_text(properties)})"
+    return Statement("create table", text)
+
+
+def show_properties(table: TableRef) -> Statement:
+    """(key, value) rows of the properties set on the table."""
+    return Statement("read table properties", f"SHOW TBLPROPERTIES {table.sql}")
+
+
+def set_properties(table: TableRef, properties: Mapping[str, str]) -> Statement:
+    """A metadata change: it fails every write to the table running at the same time, so run it only
+    when a property differs."""
+    text = f"ALTER TABLE {table.sql} SET TBLPROPERTIES ({_properties_text(properties)})"
+    return Statement("set table properties", text)
 
 
 def describe_columns(table: TableRef) -> Statement:

@@ -31,6 +31,7 @@ class Faults:
         self._delays: list[_Armed] = []
         self._uploads: list[_Armed] = []
         self._throttles: list[_Armed] = []
+        self._interlopers: list[_Armed] = []
         self._expire_tokens = expire_tokens
 
     def fail_statements(
@@ -44,6 +45,12 @@ class Faults:
         """The next matching statements wait ``seconds`` before running (cancellable meanwhile)."""
         with self._lock:
             self._delays.append(_Armed(times, re.compile(pattern), seconds=seconds))
+
+    def concurrent_writes(self, pattern: str, times: int = 1, operation: str = "WRITE") -> None:
+        """While each of the next ``times`` matching statements runs, another writer commits ``operation``
+        (WRITE, OPTIMIZE or METADATA) to the table it writes: it then conflicts as Delta decides."""
+        with self._lock:
+            self._interlopers.append(_Armed(times, re.compile(pattern), message=operation))
 
     def fail_uploads(self, times: int = 1, status: int = 503, path_pattern: str = "") -> None:
         """The next ``times`` Files API uploads (to a volume path matching ``path_pattern``) answer
@@ -70,6 +77,10 @@ class Faults:
     def statement_delay(self, text: str) -> float:
         with self._lock:
             return next((armed.seconds for armed in self._delays if armed.fire(text)), 0.0)
+
+    def interloper(self, text: str) -> str | None:
+        with self._lock:
+            return next((armed.message for armed in self._interlopers if armed.fire(text)), None)
 
     def upload_failure(self, path: str) -> int | None:
         with self._lock:

@@ -6,17 +6,24 @@ source's new columns first), and two source rows matching one target row are sil
 (Delta fails with DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE). So the source is
 materialised first, checked and counted, and the merge is issued with explicit column lists. The
 result row carries Delta's metrics.
+
+Schema evolution follows Delta: new columns obey the column-name rules, and a column whose source type
+is wider keeps its type (values are cast into it) unless the table has type widening enabled and the
+change is one Delta applies automatically. Evolving the schema is a metadata change: the commit then
+conflicts with any write that overtook the statement.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .delta_log import WRITE
 from .sqltext import Cursor, SqlError, Token, quote, split_top_level
 
 if TYPE_CHECKING:
-    from .engine import Engine, Result
+    from .engine import Engine, Result, TableName
 
 _SOURCE = "__merge_source"
 _MULTIPLE_MATCHES = (
@@ -35,7 +42,7 @@ class Clause:
     assignments: list[tuple[str, list[Token]]] = field(default_factory=list)  # UPDATE SET c = expr
 
 
-def run_merge(engine: Engine, cursor: Cursor, params: dict[str, Any]) -> Result:
+def run_merge(engine: Engine, cursor: Cursor, params: dict[str, Any], read: dict[TableName, int] | None) -> Result:
     from .engine import Result
 
     cursor.expect("MERGE")
@@ -57,14 +64,16 @@ def run_merge(engine: Engine, cursor: Cursor, params: dict[str, Any]) -> Result:
     with engine.transaction():
         engine.run(f"CREATE TEMP TABLE {_SOURCE} AS {source_sql}", params, source_used)
         try:
-            columns = _evolve(engine, target, evolve, clauses)
+            columns, evolved = _evolve(engine, target, evolve, clauses)
             counts = _count(engine, tgt, t_alias, s_alias, on, clauses, params)
             merge_sql, used = _duck_merge(engine, tgt, t_alias, s_alias, on, clauses, columns)
             engine.run(merge_sql, params, used)
+            engine.commit(target, WRITE, read, changes_metadata=evolved)  # type: ignore[arg-type]
         finally:
             engine.con.execute(f"DROP TABLE IF EXISTS {_SOURCE}")
     updated, deleted, inserted = counts
-    return Result([(m, "BIGINT") for m in METRICS], [(updated + deleted + inserted, updated, deleted, inserted)])
+    metrics = (updated + deleted + inserted, updated, deleted, inserted)
+    return Result.of_rows([(m, "BIGINT") for m in METRICS], [metrics])
 
 
 def _alias(cursor: Cursor, default: str | None) -> str:
@@ -114,22 +123,56 @@ def _action(cursor: Cursor, matched: bool, condition: list[Token]) -> Clause:
     raise SqlError("DOUBLE_UNSUPPORTED", f"the double does not translate this MERGE action near {cursor.peek()}")
 
 
-def _evolve(engine: Engine, target: tuple[str, ...], evolve: bool, clauses: list[Clause]) -> list[str]:
-    """Add the source's new columns (schema evolution); the columns ``*`` stands for."""
+def _evolve(engine: Engine, target: tuple[str, ...], evolve: bool, clauses: list[Clause]) -> tuple[list[str], bool]:
+    """Schema evolution: add the source's new columns, widen types where the table allows it. Returns the
+    columns ``*`` stands for and whether the table's schema changed."""
+    from .engine import check_column_names
+
     source = engine.con.execute(f"DESCRIBE {_SOURCE}").fetchall()
-    existing = {name.lower() for name, _ in engine.table_columns(*target)}
+    existing = {name.lower(): kind for name, kind in engine.table_columns(*target)}
     if evolve:
-        for name, kind, *_ in source:
-            if name.lower() not in existing:
-                engine.con.execute(f"ALTER TABLE {engine.table_ref(*target)} ADD COLUMN {quote(name)} {kind}")
-        return [name for name, *_ in source]
+        log = engine.log(*target)
+        added = [(name, kind) for name, kind, *_ in source if name.lower() not in existing]
+        check_column_names([name for name, _ in added], log)
+        widened = [
+            (name, kind) for name, kind, *_ in source
+            if name.lower() in existing and log.flag("delta.enableTypeWidening")
+            and widens(existing[name.lower()], kind)
+        ]
+        ref = engine.table_ref(*target)
+        for name, kind in added:
+            engine.con.execute(f"ALTER TABLE {ref} ADD COLUMN {quote(name)} {kind}")
+        for name, kind in widened:
+            engine.con.execute(f"ALTER TABLE {ref} ALTER COLUMN {quote(name)} SET DATA TYPE {kind}")
+        return [name for name, *_ in source], bool(added or widened)
     names = [name for name, _ in engine.table_columns(*target)]
     have = {name.lower() for name, *_ in source}
     if any(c.star for c in clauses):
         for name in names:
             if name.lower() not in have:
                 raise SqlError("DELTA_MERGE_UNRESOLVED_EXPRESSION", f"Cannot resolve {name} in the source columns")
-    return names
+    return names, False
+
+
+_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT")
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+
+
+def widens(old: str, new: str) -> bool:
+    """Whether Delta's type widening turns a column of type ``old`` into ``new`` by itself during schema
+    evolution: a wider integer, float to double, a decimal with k1 >= k2 >= 0 more digits of precision and
+    scale, a date to a timestamp without time zone. Integers to decimals or doubles need a manual ALTER."""
+    old, new = old.upper(), new.upper()
+    if old in _INTEGERS and new in _INTEGERS:
+        return _INTEGERS.index(new) > _INTEGERS.index(old)
+    if (old, new) in (("FLOAT", "DOUBLE"), ("DATE", "TIMESTAMP")):
+        return True
+    before, after = _DECIMAL.match(old), _DECIMAL.match(new)
+    if before and after:
+        k1 = int(after.group(1)) - int(before.group(1))
+        k2 = int(after.group(2)) - int(before.group(2))
+        return k1 >= k2 >= 0 and k1 > 0
+    return False
 
 
 def _count(

@@ -1,8 +1,9 @@
 """The Databricks double: a local HTTPS workspace that the real databricks-sdk talks to.
 
-OAuth M2M (discovery document and token endpoint), the Statement Execution API executed in DuckDB,
-the Files API over volumes on local disk, and Jobs run-now/runs/get. Every ``/api/`` call needs a
-live token from the token endpoint, so token refresh is exercised for real.
+OAuth M2M (discovery document and token endpoint), the Statement Execution API executed in DuckDB
+(results inline or behind pre-signed links), the Files API over volumes on local disk, SQL warehouses'
+metadata, and Jobs run-now/runs/get/jobs/get. Every ``/api/`` call needs a live token from the token
+endpoint, so token refresh is exercised for real.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from fo_assets.sandbox.tls import ensure_tls
 from .engine import Engine
 from .faults import Faults
 from .jobs import Jobs
-from .statements import TERMINAL, Statements
+from .statements import EXTERNAL_LINK_PATH, TERMINAL, Statements
 from .volumes import DIRECTORIES, FILES, Volumes
 from .web import ApiError, empty, json_response
 
 _STATEMENT = re.compile(r"^/api/2\.0/sql/statements/([0-9a-f]+)(/cancel|/result/chunks/(\d+))?$")
+_WAREHOUSE = re.compile(r"^/api/2\.0/sql/warehouses/([^/]+)$")
+WAREHOUSE_KINDS = ("PRO", "SERVERLESS", "CLASSIC")
 
 
 class DatabricksDouble:
@@ -46,11 +49,17 @@ class DatabricksDouble:
         token_lifetime_s: int = 3600,
         result_chunk_rows: int = 5000,
         warehouse_id: str = "double-warehouse",
+        warehouse_kind: str = "PRO",
+        listing_page_size: int = 3,
     ):
+        """``warehouse_kind``: PRO, SERVERLESS or CLASSIC (what ``/api/2.0/sql/warehouses`` reports)."""
+        if warehouse_kind not in WAREHOUSE_KINDS:
+            raise ValueError(f"warehouse_kind is one of {WAREHOUSE_KINDS}")
         self.root = Path(root)
         self.client_id = "fo-assets-double-sp"
         self.client_secret = secrets.token_urlsafe(24)
         self.warehouse_id = warehouse_id
+        self.warehouse_kind = warehouse_kind
         self.token_lifetime_s = token_lifetime_s
         self.tokens_issued = 0
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
@@ -68,9 +77,9 @@ class DatabricksDouble:
         for catalog in catalogs:
             self.engine.create_catalog(catalog)
         self.faults = Faults(self._expire_tokens)
-        self.statements = Statements(self.engine, self.faults, warehouse_id, result_chunk_rows)
-        self.volumes = Volumes(self.engine, self.faults)
-        self.jobs = Jobs(self.host)
+        self.statements = Statements(self.engine, self.faults, warehouse_id, result_chunk_rows, self.host)
+        self.volumes = Volumes(self.engine, self.faults, listing_page_size)
+        self.jobs = Jobs(self.host, lambda w: self.warehouse_kind if w == self.warehouse_id else None)
         self._server = HttpsServer(self._handle, tls.server_context(), self._sock)
 
     def __enter__(self) -> DatabricksDouble:
@@ -119,6 +128,9 @@ class DatabricksDouble:
             return json_response(200, {"workspace_id": "1234567890", "oidc_endpoint": f"{self.host}/oidc"})
         if method == "POST" and path == "/oidc/v1/token":
             return self._token(request)
+        if method == "GET" and path.startswith(EXTERNAL_LINK_PATH):  # cloud storage, not the workspace API
+            body = self.statements.download(path, parse_qs(request.query), request.headers)
+            return Response(200, body, "application/vnd.apache.arrow.stream")
         if not path.startswith("/api/"):
             raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
         retry_after = self.faults.throttled(path)
@@ -132,12 +144,25 @@ class DatabricksDouble:
         match = _STATEMENT.match(path)
         if match:
             return self._statement(method, match)
+        warehouse = _WAREHOUSE.match(path)
+        if method == "GET" and warehouse:
+            return json_response(200, self._warehouse(warehouse.group(1)))
         if method == "POST" and path == "/api/2.2/jobs/run-now":
             return json_response(200, self.jobs.run_now(_body(request)))
         if method == "GET" and path == "/api/2.2/jobs/runs/get":
             run_id = parse_qs(request.query).get("run_id", ["0"])[0]
             return json_response(200, self.jobs.get(int(run_id)))
+        if method == "GET" and path == "/api/2.2/jobs/get":
+            job_id = parse_qs(request.query).get("job_id", ["0"])[0]
+            return json_response(200, self.jobs.settings(int(job_id)))
         raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+
+    def _warehouse(self, warehouse_id: str) -> dict[str, Any]:
+        if warehouse_id != self.warehouse_id:
+            raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"SQL warehouse {warehouse_id} does not exist.")
+        return {"id": warehouse_id, "name": "double warehouse", "state": "RUNNING",
+                "warehouse_type": "CLASSIC" if self.warehouse_kind == "CLASSIC" else "PRO",
+                "enable_serverless_compute": self.warehouse_kind == "SERVERLESS"}
 
     def _token(self, request: Request) -> Response:
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")

@@ -1,7 +1,7 @@
 """Databricks SQL text -> tokens -> DuckDB SQL text, for the subset the double understands.
 
-Translations (the traps listed in REFERENCE.md section 3): backtick identifiers become double-quoted
-ones, ``<=>`` becomes ``IS NOT DISTINCT FROM``, ``:name`` parameter markers become ``$name``,
+Translations (where DuckDB SQL differs from Databricks SQL in ways that matter here): backtick
+identifiers become double-quoted ones, ``<=>`` becomes ``IS NOT DISTINCT FROM``, ``:name`` parameter markers become ``$name``,
 ``read_files('/Volumes/...', format => 'parquet')`` becomes ``read_parquet([...])`` over the volume's
 local files, ``TIMESTAMP`` becomes ``TIMESTAMPTZ`` (Spark's TIMESTAMP is an instant) and
 ``TIMESTAMP_NTZ`` becomes ``TIMESTAMP``, and a three-part name's catalog becomes its DuckDB alias.

@@ -1,7 +1,11 @@
 """The Statement Execution API's state machine: submit, wait, poll, cancel, fetch result chunks.
 
-Statements run one at a time on a worker thread (one DuckDB connection). Results are returned as
-Databricks does with ``format=JSON_ARRAY, disposition=INLINE``: every value a string, split into chunks.
+Statements run at once on a pool of workers, as a warehouse runs them; each reads the table versions of
+the moment it started, so two writes to one table that overlap conflict as in Delta (``delta_log``).
+Results come as Databricks serves them: ``JSON_ARRAY`` with ``INLINE`` disposition (every value a string,
+split into chunks, and the statement fails when its result is over 25 MiB), or ``ARROW_STREAM`` with
+``EXTERNAL_LINKS``: each chunk an Arrow IPC stream behind a short-lived pre-signed URL that must be
+fetched without the workspace's Authorization header.
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import hashlib
+import hmac
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -17,13 +24,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import Engine, Result
+import pyarrow as pa
+
+from .engine import Engine, Result, TableName
 from .faults import Faults
 from .sqltext import SqlError
 from .web import ApiError
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELED", "CLOSED")
+INLINE_LIMIT_BYTES = 25 * 1024 * 1024  # the documented cap of an INLINE result
+EXTERNAL_LINK_PATH = "/_presigned/statement-results/"
+EXTERNAL_LINK_LIFETIME_S = 15 * 60
 _WAIT = re.compile(r"^(\d+)s$")
+_DISPOSITIONS = {("INLINE", "JSON_ARRAY"), ("EXTERNAL_LINKS", "ARROW_STREAM")}
 
 
 @dataclass
@@ -31,6 +44,7 @@ class StatementRecord:
     id: str
     text: str
     params: dict[str, Any]
+    disposition: str = "INLINE"
     state: str = "PENDING"
     result: Result | None = None
     error: tuple[str, str] | None = None  # (error_code, message)
@@ -45,23 +59,26 @@ class StatementRecord:
 
 
 class Statements:
-    def __init__(self, engine: Engine, faults: Faults, warehouse_id: str, chunk_rows: int):
+    def __init__(self, engine: Engine, faults: Faults, warehouse_id: str, chunk_rows: int, host: str, workers: int = 8):
         self.engine, self.faults, self.warehouse_id, self.chunk_rows = engine, faults, warehouse_id, chunk_rows
+        self.host = host
         self.records: dict[str, StatementRecord] = {}
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="databricks-double-sql")
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="databricks-double-sql")
+        self._link_key = secrets.token_bytes(32)
 
     def submit(self, body: dict[str, Any]) -> tuple[StatementRecord, float, bool]:
         """Start a statement; returns it with how long the caller should wait and whether to cancel then."""
         if body.get("warehouse_id") != self.warehouse_id:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"warehouse {body.get('warehouse_id')!r} does not exist.")
-        for unsupported, allowed in (("format", "JSON_ARRAY"), ("disposition", "INLINE")):
-            if body.get(unsupported, allowed) != allowed:
-                raise ApiError(400, "INVALID_PARAMETER_VALUE", f"the double serves {unsupported}={allowed} only")
+        disposition = str(body.get("disposition", "INLINE"))
+        if (disposition, str(body.get("format", "JSON_ARRAY"))) not in _DISPOSITIONS:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE",
+                           "the double serves JSON_ARRAY with INLINE and ARROW_STREAM with EXTERNAL_LINKS only")
         wait = _WAIT.match(str(body.get("wait_timeout", "10s")))
         seconds = int(wait.group(1)) if wait else -1
         if not (seconds == 0 or 5 <= seconds <= 50):
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "wait_timeout must be 0s or between 5s and 50s")
-        record = StatementRecord(uuid.uuid4().hex, str(body.get("statement", "")), {})
+        record = StatementRecord(uuid.uuid4().hex, str(body.get("statement", "")), {}, disposition)
         self.records[record.id] = record
         injected = self.faults.statement_failure(record.text)
         try:
@@ -71,7 +88,8 @@ class Statements:
         if injected:
             record.finish("FAILED", error=injected)
         else:
-            self._worker.submit(self._run, record, self.faults.statement_delay(record.text))
+            self._pool.submit(self._run, record, self.engine.snapshot(), self.faults.statement_delay(record.text),
+                              self.faults.interloper(record.text))
         return record, float(seconds), body.get("on_wait_timeout") == "CANCEL"
 
     def get(self, statement_id: str) -> StatementRecord:
@@ -88,9 +106,11 @@ class Statements:
     def shutdown(self) -> None:
         for record in self.records.values():
             record.cancel_requested = True
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, record: StatementRecord, delay: float) -> None:
+    def _run(self, record: StatementRecord, read: dict[TableName, int], delay: float, interloper: str | None) -> None:
+        """Execute on a worker. ``read`` is what the statement saw when it started; a delay makes it slow
+        (cancellable meanwhile), so writes that start during it commit first."""
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline and not record.cancel_requested:
             time.sleep(0.02)
@@ -99,11 +119,22 @@ class Statements:
             return
         record.state = "RUNNING"
         try:
-            record.finish("SUCCEEDED", self.engine.execute(record.text, record.params))
+            result = self.engine.execute(record.text, record.params, read, interloper)
         except SqlError as exc:
             record.finish("FAILED", error=(exc.error_code, str(exc)))
+            return
         except Exception as exc:  # a bug in the double must still answer, not hang the client
             record.finish("FAILED", error=("INTERNAL_ERROR", f"[DOUBLE_BUG] {type(exc).__name__}: {exc}"))
+            return
+        if record.disposition == "INLINE" and result.table.nbytes > INLINE_LIMIT_BYTES:
+            record.finish("FAILED", error=("BAD_REQUEST", (
+                "Inline byte limit exceeded. Statements executed with disposition=INLINE can have a result size "
+                f"of at most {INLINE_LIMIT_BYTES} bytes. Please execute the statement with "
+                "disposition=EXTERNAL_LINKS if you want to download the full result.")))
+            return
+        record.finish("SUCCEEDED", result)
+
+    # -- responses ------------------------------------------------------------------------------
 
     def to_json(self, record: StatementRecord) -> dict[str, Any]:
         body: dict[str, Any] = {"statement_id": record.id, "status": {"state": record.state}}
@@ -111,9 +142,9 @@ class Statements:
             body["status"]["error"] = {"error_code": record.error[0], "message": record.error[1]}
         if record.state == "SUCCEEDED" and record.result is not None:
             result = record.result
-            chunks = max(1, -(-len(result.rows) // self.chunk_rows))
+            chunks = self._chunk_count(result)
             body["manifest"] = {
-                "format": "JSON_ARRAY",
+                "format": "JSON_ARRAY" if record.disposition == "INLINE" else "ARROW_STREAM",
                 "schema": {
                     "column_count": len(result.columns),
                     "columns": [
@@ -122,7 +153,7 @@ class Statements:
                 },
                 "total_chunk_count": chunks,
                 "chunks": [self._chunk_info(result, i) for i in range(chunks)],
-                "total_row_count": len(result.rows),
+                "total_row_count": result.table.num_rows,
                 "truncated": False,
             }
             body["result"] = self.chunk(record, 0)
@@ -131,22 +162,68 @@ class Statements:
     def chunk(self, record: StatementRecord, index: int) -> dict[str, Any]:
         if record.result is None:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Statement {record.id} has no result")
-        info = self._chunk_info(record.result, index)
-        rows = record.result.rows[info["row_offset"]: info["row_offset"] + info["row_count"]]
-        if index > 0 and not rows:
+        if index > 0 and index >= self._chunk_count(record.result):
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"no chunk {index}")
-        data: dict[str, Any] = dict(info)
+        info = self._chunk_info(record.result, index)
+        more = info["row_offset"] + info["row_count"] < record.result.table.num_rows
+        links: dict[str, Any] = {}
+        if more:
+            links = {"next_chunk_index": index + 1,
+                     "next_chunk_internal_link": f"/api/2.0/sql/statements/{record.id}/result/chunks/{index + 1}"}
+        if record.disposition == "EXTERNAL_LINKS":
+            return {"external_links": [{**info, **links, "byte_count": len(self._arrow(record, index)),
+                                        "external_link": self._link(record.id, index),
+                                        "expiration": _expiry(EXTERNAL_LINK_LIFETIME_S)}]}
+        data: dict[str, Any] = {**info, **links}
+        rows = record.result.table.slice(info["row_offset"], info["row_count"]).to_pylist()
         if rows:
-            data["data_array"] = [[_text(v) for v in row] for row in rows]
-        if info["row_offset"] + len(rows) < len(record.result.rows):
-            data["next_chunk_index"] = index + 1
-            data["next_chunk_internal_link"] = f"/api/2.0/sql/statements/{record.id}/result/chunks/{index + 1}"
+            data["data_array"] = [[_text(v) for v in row.values()] for row in rows]
         return data
+
+    def download(self, path: str, query: dict[str, list[str]], headers: dict[str, str]) -> bytes:
+        """The bytes behind a pre-signed link, as cloud storage serves them: the signature in the URL is
+        the only credential, so a request that also carries an Authorization header is refused."""
+        if "authorization" in headers:
+            raise ApiError(400, "InvalidArgument", "Only one auth mechanism allowed; the Authorization header "
+                                                   "must not be sent with a pre-signed URL")
+        statement_id, _, chunk = path[len(EXTERNAL_LINK_PATH):].partition("/")
+        expires = query.get("expires", ["0"])[0]
+        signature = query.get("signature", [""])[0]
+        if not hmac.compare_digest(signature, self._signature(statement_id, chunk, expires)):
+            raise ApiError(403, "AccessDenied", "Request signature does not match")
+        if int(expires) < time.time():
+            raise ApiError(403, "AccessDenied", "Request has expired")
+        record = self.get(statement_id)
+        return self._arrow(record, int(chunk))
+
+    def _link(self, statement_id: str, index: int) -> str:
+        expires = str(int(time.time()) + EXTERNAL_LINK_LIFETIME_S)
+        signature = self._signature(statement_id, str(index), expires)
+        return f"{self.host}{EXTERNAL_LINK_PATH}{statement_id}/{index}?expires={expires}&signature={signature}"
+
+    def _signature(self, statement_id: str, chunk: str, expires: str) -> str:
+        return hmac.new(self._link_key, f"{statement_id}/{chunk}/{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _arrow(self, record: StatementRecord, index: int) -> bytes:
+        assert record.result is not None
+        info = self._chunk_info(record.result, index)
+        table = record.result.table.slice(info["row_offset"], info["row_count"])
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    def _chunk_count(self, result: Result) -> int:
+        return max(1, -(-result.table.num_rows // self.chunk_rows))
 
     def _chunk_info(self, result: Result, index: int) -> dict[str, int]:
         offset = index * self.chunk_rows
-        count = max(0, min(self.chunk_rows, len(result.rows) - offset))
+        count = max(0, min(self.chunk_rows, result.table.num_rows - offset))
         return {"chunk_index": index, "row_offset": offset, "row_count": count}
+
+
+def _expiry(seconds: float) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
 def _bind(param: dict[str, Any]) -> Any:

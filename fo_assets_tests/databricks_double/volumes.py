@@ -1,4 +1,9 @@
-"""Files API over Unity Catalog volumes, stored on local disk (only volumes created by SQL exist)."""
+"""Files API over Unity Catalog volumes, stored on local disk (only volumes created by SQL exist).
+
+As documented: an upload replaces an existing file unless ``overwrite=false``, and a directory listing
+comes in pages (``next_page_token``); the double's pages are small, so a client that reads one page
+misses entries.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ DIRECTORIES = "/api/2.0/fs/directories"
 
 
 class Volumes:
-    def __init__(self, engine: Engine, faults: Faults):
-        self.engine, self.faults = engine, faults
+    def __init__(self, engine: Engine, faults: Faults, page_size: int = 3):
+        self.engine, self.faults, self.page_size = engine, faults, page_size
         self.uploads = 0  # stored uploads, for tests
 
     def handle(self, request: Request) -> Response:
@@ -37,7 +42,7 @@ class Volumes:
             status = self.faults.upload_failure(volume_path)
             if status:
                 raise ApiError(status, "TEMPORARILY_UNAVAILABLE", "injected upload failure")
-            overwrite = parse_qs(request.query).get("overwrite", ["false"])[0].lower() == "true"
+            overwrite = parse_qs(request.query).get("overwrite", ["true"])[0].lower() != "false"
             if local.exists() and not overwrite:
                 raise ApiError(409, "ALREADY_EXISTS", f"{volume_path} already exists")
             if local.is_dir():
@@ -57,6 +62,29 @@ class Volumes:
             return empty(204)
         raise ApiError(405, "METHOD_NOT_ALLOWED", request.method)
 
+    def _listing(self, volume_path: str, local: Path, query: dict[str, list[str]]) -> dict[str, object]:
+        """One page of a directory's entries; ``next_page_token`` names where the next page starts."""
+        base = volume_path.rstrip("/")
+        requested = int(query.get("page_size", ["1000"])[0])
+        size = max(1, min(requested, self.page_size))
+        start = int(query.get("page_token", ["0"])[0] or 0)
+        entries = sorted(local.iterdir())
+        page = {
+            "contents": [
+                {
+                    "path": f"{base}/{entry.name}" + ("/" if entry.is_dir() else ""),
+                    "name": entry.name,
+                    "is_directory": entry.is_dir(),
+                    **({} if entry.is_dir() else {"file_size": entry.stat().st_size}),
+                    "last_modified": int(entry.stat().st_mtime * 1000),
+                }
+                for entry in entries[start:start + size]
+            ]
+        }
+        if start + size < len(entries):
+            page["next_page_token"] = str(start + size)
+        return page
+
     def _directory(self, request: Request, volume_path: str, local: Path) -> Response:
         if request.method == "PUT":
             if local.is_file():
@@ -68,18 +96,7 @@ class Volumes:
         if request.method == "HEAD":
             return empty(200)
         if request.method == "GET":
-            base = volume_path.rstrip("/")
-            contents = [
-                {
-                    "path": f"{base}/{entry.name}" + ("/" if entry.is_dir() else ""),
-                    "name": entry.name,
-                    "is_directory": entry.is_dir(),
-                    **({} if entry.is_dir() else {"file_size": entry.stat().st_size}),
-                    "last_modified": int(entry.stat().st_mtime * 1000),
-                }
-                for entry in sorted(local.iterdir())
-            ]
-            return json_response(200, {"contents": contents})
+            return json_response(200, self._listing(volume_path, local, parse_qs(request.query)))
         if request.method == "DELETE":
             if any(local.iterdir()):
                 raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"The directory {volume_path} is not empty")

@@ -34,12 +34,21 @@ class Child:
 
 def start_run(log: Path, tables: Iterable[str], first: dt.date, last: dt.date) -> Child:
     """``child_run`` with this process's environment (what the stack configured), output to ``log``."""
+    return _start(log, "fo_assets_tests.reliability.child_run", "--first", first.isoformat(),
+                  "--last", last.isoformat(), "--tables", ",".join(tables))
+
+
+def start_model_run(log: Path, instance: Path) -> Child:
+    """``model_runs``: the model materialized on the persistent instance in the folder ``instance``."""
+    return _start(log, "fo_assets_tests.reliability.model_runs", "--instance", str(instance))
+
+
+def _start(log: Path, module: str, *args: str) -> Child:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "fo_assets_tests.reliability.child_run", "--first", first.isoformat(),
-               "--last", last.isoformat(), "--tables", ",".join(tables)]
     # Output goes to a file: a pipe nobody reads fills up and blocks the child before the phase is reached.
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=REPO)
     return Child(process, log)
 
 

@@ -13,6 +13,7 @@ from fo_assets.dynamics import odata
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets_tests.conftest import ANCHOR, COMPANIES
 from fo_assets_tests.databricks_double import DatabricksDouble
+from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.stack import JOB_ID, Stack
 
 
@@ -34,7 +35,7 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def dbx(tmp_path: Path) -> Iterator[DatabricksDouble]:
     with DatabricksDouble(tmp_path / "databricks") as double:
-        double.jobs.define(JOB_ID)
+        deploy_model_job(double, JOB_ID)
         yield double
 
 

@@ -34,7 +34,7 @@ from fo_assets.sandbox import Sandbox
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.databricks_double import DatabricksDouble
 from fo_assets_tests.dynamics.conftest import truth
-from fo_assets_tests.sinks.conftest import STANDARD, SCHEMA, VOLUME
+from fo_assets_tests.sinks.conftest import CATALOG, SCHEMA, VOLUME
 
 FIRST, LAST = ANCHOR - dt.timedelta(days=2), ANCHOR
 # A snapshot entity, a windowed entity with its own company field (DataArea) and dimensions, and a
@@ -47,7 +47,7 @@ def databricks_env(dbx: DatabricksDouble) -> dict[str, str]:
     return {
         "DATABRICKS_HOST": dbx.host, "DATABRICKS_CLIENT_ID": dbx.client_id,
         "DATABRICKS_CLIENT_SECRET": dbx.client_secret, "DATABRICKS_WAREHOUSE_ID": dbx.warehouse_id,
-        "DATABRICKS_CATALOG": STANDARD, "DATABRICKS_SCHEMA": SCHEMA, "DATABRICKS_VOLUME": VOLUME,
+        "DATABRICKS_CATALOG": CATALOG, "DATABRICKS_SCHEMA": SCHEMA, "DATABRICKS_VOLUME": VOLUME,
         "DATABRICKS_JOB_ID": str(JOB_ID), "REQUESTS_CA_BUNDLE": str(dbx.ca_bundle_path),
     }
 
@@ -111,10 +111,10 @@ def _plain_strings(table: pa.Table) -> pa.Table:
 
 def databricks_rows(dbx: DatabricksDouble, spec: EntitySpec) -> list[dict]:
     """Every row of the double's table, read straight from its DuckDB warehouse."""
-    if not dbx.engine.table_columns(STANDARD, SCHEMA, spec.table):
+    if not dbx.engine.table_columns(CATALOG, SCHEMA, spec.table):
         return []
     with dbx.engine.lock:
-        table = dbx.engine.con.sql(f"SELECT * FROM {dbx.table_ref(STANDARD, SCHEMA, spec.table)}").to_arrow_table()
+        table = dbx.engine.con.sql(f"SELECT * FROM {dbx.table_ref(CATALOG, SCHEMA, spec.table)}").to_arrow_table()
     return table.to_pylist()
 
 

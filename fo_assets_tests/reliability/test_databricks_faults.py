@@ -11,6 +11,7 @@ import pytest
 
 from fo_assets import model
 from fo_assets.cli import main as cli
+from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.child_run import failure_message
 from fo_assets_tests.reliability.stack import JOB_ID, TABLES, Stack, when
 
@@ -45,13 +46,13 @@ def test_workspace_tokens_expired_mid_run_are_replaced(stack: Stack) -> None:
 
 
 def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack, capsys: pytest.CaptureFixture) -> None:
-    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[DELTA_CONCURRENT_APPEND] Files were added to the table")
+    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on the table.")
 
     result = stack.run()
 
     assert not result.success
     message = failure_message(result)
-    assert "main.fo.purchase_order_headers_v2" in message and "DELTA_CONCURRENT_APPEND" in message
+    assert "main.fo.purchase_order_headers_v2" in message and "INSUFFICIENT_PERMISSIONS" in message
     statuses = stack.statuses()
     assert statuses["purchase_order_headers_v2"] == ["failed"]
     assert statuses["vendors_v2"] == ["loaded"]  # loaded before the failure
@@ -88,7 +89,7 @@ def test_a_failed_upload_fails_the_run_and_replay_converges(stack: Stack, capsys
 
 
 def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job_afresh(stack: Stack) -> None:
-    stack.dbx.jobs.define(JOB_ID, "FAILED", state_message="Task trial_balance failed: division by zero")
+    deploy_model_job(stack.dbx, JOB_ID, "FAILED", "Task trial_balance failed: division by zero")
     assert stack.run(tables=TABLES[:1]).success
 
     first = stack.materialize_model()
@@ -98,7 +99,8 @@ def test_a_failed_job_run_fails_the_model_and_a_new_materialization_runs_the_job
     for result, run in zip((first, again), stack.dbx.jobs.runs):
         assert not result.success
         message = failure_message(result)
-        assert f"job {JOB_ID} run {run.run_id} ended TERMINATED/FAILED: Task trial_balance failed" in message
+        ended = f"job {JOB_ID} run {run.run_id} ended RUN_EXECUTION_ERROR (CLIENT_ERROR): Task trial_balance failed"
+        assert ended in message
     stack.assert_exact(TABLES[:1])
 
 
@@ -109,7 +111,7 @@ def test_a_job_trigger_retried_after_a_timeout_rejoins_the_first_run(
     monkeypatch.setattr(model, "WAIT_RETRY_DELAY_S", 0.0)
     # The run answers RUNNING to 2 polls, and a wait of 0.5 s makes two (at its start and at its end):
     # the first attempt times out, the op retries within the same Dagster run, the second finds it done.
-    stack.dbx.jobs.define(JOB_ID, polls_until_done=2)
+    deploy_model_job(stack.dbx, JOB_ID, polls_until_done=2)
     assert stack.run(tables=TABLES[:1]).success
 
     retried = stack.materialize_model()

@@ -46,7 +46,7 @@ def _lose_the_pod(stack: Stack) -> None:
 def test_a_failed_load_survives_the_pod_and_replays_from_the_volume(
     stack: Stack, capsys: pytest.CaptureFixture
 ) -> None:
-    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[DELTA_CONCURRENT_APPEND] Files were added to the table")
+    stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on the table.")
     assert not stack.run().success
     # Staged and kept: the loaded batch and the failed one, each with a manifest saying what became of it.
     # The batches the run landed after the failure never reached the volume.

@@ -12,7 +12,7 @@ from fo_assets.sinks.databricks import DatabricksSink, connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.databricks_double import DatabricksDouble
 
-STANDARD, SCHEMA, VOLUME = "main", "fo", "staging"
+CATALOG, SCHEMA, VOLUME = "main", "fo", "staging"
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def workspace(dbx: DatabricksDouble) -> WorkspaceClient:
 
 @pytest.fixture
 def databricks_sink(dbx: DatabricksDouble, workspace: WorkspaceClient) -> DatabricksSink:
-    return DatabricksSink(workspace, dbx.warehouse_id, STANDARD, SCHEMA, VOLUME, statement_timeout_s=30)
+    return DatabricksSink(workspace, dbx.warehouse_id, CATALOG, SCHEMA, VOLUME, statement_timeout_s=30)
 
 
 @pytest.fixture(params=["local_delta", "databricks"])

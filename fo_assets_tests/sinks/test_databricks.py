@@ -20,13 +20,13 @@ from fo_assets.sinks.databricks import DatabricksSink, StatementFailed, Workspac
 from fo_assets.sinks.warehouse import Warehouse
 from fo_assets_tests.databricks_double import DatabricksDouble
 from fo_assets_tests.sinks.batches import at, current, land, vendors
-from fo_assets_tests.sinks.conftest import STANDARD, SCHEMA, VOLUME
+from fo_assets_tests.sinks.conftest import CATALOG, SCHEMA, VOLUME
 
 VENDORS = STANDARD.spec_for("VendorsV2")
 
 
 def _rows(dbx: DatabricksDouble) -> list[tuple]:
-    table = dbx.table_ref(STANDARD, SCHEMA, "vendors_v2")
+    table = dbx.table_ref(CATALOG, SCHEMA, "vendors_v2")
     return dbx.query(f"SELECT VendorAccountNumber, CreditLimit, _fo_deleted FROM {table} ORDER BY 1")
 
 
@@ -36,7 +36,7 @@ def _batch(tmp_path: Path, *accounts: str, day: int = 1) -> LandedBatch:
 
 def _connected_sink(dbx: DatabricksDouble) -> DatabricksSink:
     workspace = connect_workspace(dbx.host, dbx.client_id, dbx.client_secret)
-    return DatabricksSink(workspace, dbx.warehouse_id, STANDARD, SCHEMA, VOLUME)
+    return DatabricksSink(workspace, dbx.warehouse_id, CATALOG, SCHEMA, VOLUME)
 
 
 def test_a_failed_merge_names_table_batch_and_server_message_and_loses_nothing(
@@ -46,16 +46,17 @@ def test_a_failed_merge_names_table_batch_and_server_message_and_loses_nothing(
     before = _rows(dbx)
     page = vendors([("usmf", "V1", "2"), ("usmf", "V2", "3")])
     batch = land(tmp_path, VENDORS, [(page, at(2))], scopes=[DeleteScope("company", "usmf")])
-    dbx.faults.fail_statements(r"^MERGE WITH SCHEMA EVOLUTION", message="[DELTA_CONCURRENT_APPEND] Files were added")
+    dbx.faults.fail_statements(r"^MERGE WITH SCHEMA EVOLUTION",
+                               message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on main.fo.vendors_v2.")
 
     with pytest.raises(StatementFailed) as failed:
         databricks_sink.upsert(batch, VENDORS)
 
     message = str(failed.value)
-    assert "DELTA_CONCURRENT_APPEND" in message and "main.fo.vendors_v2" in message and batch.batch_id in message
+    assert "INSUFFICIENT_PERMISSIONS" in message and "main.fo.vendors_v2" in message and batch.batch_id in message
     assert failed.value.error_code == "BAD_REQUEST"
     assert _rows(dbx) == before
-    staged = dbx.engine.volume_dir(STANDARD, SCHEMA, VOLUME) / "vendors_v2" / batch.batch_id / "parts"
+    staged = dbx.engine.volume_dir(CATALOG, SCHEMA, VOLUME) / "vendors_v2" / batch.batch_id / "parts"
     assert [p.name for p in staged.iterdir()] == ["part-00000.parquet"]  # kept for diagnosis
 
     retry = databricks_sink.upsert(batch, VENDORS)
@@ -123,7 +124,7 @@ def test_a_token_the_workspace_expired_early_is_replaced(
 def test_a_statement_over_its_deadline_is_cancelled(
     dbx: DatabricksDouble, workspace: WorkspaceClient, tmp_path: Path
 ) -> None:
-    sink = DatabricksSink(workspace, dbx.warehouse_id, STANDARD, SCHEMA, VOLUME, statement_timeout_s=1)
+    sink = DatabricksSink(workspace, dbx.warehouse_id, CATALOG, SCHEMA, VOLUME, statement_timeout_s=1)
     dbx.faults.delay_statements(r"^MERGE WITH", seconds=30)
 
     started = time.monotonic()
@@ -138,29 +139,30 @@ def test_a_statement_over_its_deadline_is_cancelled(
 
 def test_quoting_keeps_hostile_names_inert(dbx: DatabricksDouble, workspace: WorkspaceClient) -> None:
     warehouse = Warehouse(workspace, dbx.warehouse_id, timeout_s=10)
-    warehouse.run(sql.create_schema(STANDARD, SCHEMA), "setup")
-    hostile = sql.TableRef(STANDARD, SCHEMA, "t` (x INT); DROP SCHEMA `main`.`fo`; --")
+    warehouse.run(sql.create_schema(CATALOG, SCHEMA), "setup")
+    # Unity Catalog refuses spaces in table names; backticks and semicolons it stores (lower-case).
+    hostile = sql.TableRef(CATALOG, SCHEMA, "t`(x_INT);DROP_SCHEMA_`main`;--")
 
     warehouse.run(sql.create_table(hostile, pa.schema([("a`b", pa.string())])), "hostile")
 
     tables = dbx.query("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'fo'")
-    assert tables == [("t` (x INT); DROP SCHEMA `main`.`fo`; --",)]
+    assert tables == [("t`(x_int);drop_schema_`main`;--",)]
     assert dbx.query("SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [tables[0][0]]) == [("a`b",)]
     with pytest.raises(ValueError, match="control character"):
-        sql.create_table(sql.TableRef(STANDARD, SCHEMA, "t\n; DROP"), pa.schema([("a", pa.string())]))
+        sql.create_table(sql.TableRef(CATALOG, SCHEMA, "t\n; DROP"), pa.schema([("a", pa.string())]))
     with pytest.raises(ValueError, match="staged volume path"):
-        DatabricksSink(workspace, dbx.warehouse_id, STANDARD, "fo'; --", VOLUME)
+        DatabricksSink(workspace, dbx.warehouse_id, CATALOG, "fo'; --", VOLUME)
 
 
 def test_the_double_refuses_what_databricks_would_refuse(
     dbx: DatabricksDouble, workspace: WorkspaceClient, tmp_path: Path
 ) -> None:
     """The double fails an undeduplicated MERGE like Delta does, and any statement it cannot translate."""
-    sink = DatabricksSink(workspace, dbx.warehouse_id, STANDARD, SCHEMA, VOLUME, keep_staged=True)
+    sink = DatabricksSink(workspace, dbx.warehouse_id, CATALOG, SCHEMA, VOLUME, keep_staged=True)
     batch = land(tmp_path, VENDORS, [(vendors([("usmf", "V1", "1"), ("usmf", "V1", "2")]), at(1))])
     sink.upsert(batch, VENDORS)
-    table = sql.TableRef(STANDARD, SCHEMA, "vendors_v2")
-    parts = f"/Volumes/{STANDARD}/{SCHEMA}/{VOLUME}/vendors_v2/{batch.batch_id}/parts"
+    table = sql.TableRef(CATALOG, SCHEMA, "vendors_v2")
+    parts = f"/Volumes/{CATALOG}/{SCHEMA}/{VOLUME}/vendors_v2/{batch.batch_id}/parts"
     raw_merge = sql.Statement("raw MERGE", (
         f"MERGE INTO {table.sql} AS t USING (SELECT * FROM {sql.read_files(parts)}) AS s "
         "ON t.`VendorAccountNumber` <=> s.`VendorAccountNumber` WHEN MATCHED THEN UPDATE SET *"))
@@ -239,15 +241,15 @@ def test_maintenance_optimizes_and_vacuums_within_the_audit_retention(
     assert report["vacuum_retain_hours"] == 720
     assert dbx.engine.maintenance == [("OPTIMIZE", "main.fo.vendors_v2"), ("VACUUM", "main.fo.vendors_v2")]
     assert "VACUUM `main`.`fo`.`vendors_v2` RETAIN 720 HOURS" in dbx.statement_texts()
-    too_short = DatabricksSink(workspace, dbx.warehouse_id, STANDARD, SCHEMA, VOLUME, retain_hours=24)
-    with pytest.raises(StatementFailed, match="DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT"):
-        too_short.maintain(VENDORS)
+    # Delta's own floor is 7 days; a sink keeping less would lower the tables' retention property.
+    with pytest.raises(ValueError, match="at least 168 hours"):
+        DatabricksSink(workspace, dbx.warehouse_id, CATALOG, SCHEMA, VOLUME, retain_hours=24)
 
 
 def test_an_unknown_warehouse_is_named_in_the_error(
     dbx: DatabricksDouble, workspace: WorkspaceClient, tmp_path: Path
 ) -> None:
-    sink = DatabricksSink(workspace, "no-such-warehouse", STANDARD, SCHEMA, VOLUME)
+    sink = DatabricksSink(workspace, "no-such-warehouse", CATALOG, SCHEMA, VOLUME)
     batch = _batch(tmp_path, "V1")
 
     with pytest.raises(SinkError, match=f"main.fo.vendors_v2 \\(batch {batch.batch_id}\\).*no-such-warehouse"):

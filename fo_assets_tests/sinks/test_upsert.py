@@ -227,11 +227,11 @@ def test_a_keyed_pull_flags_nothing(sink: Sink, tmp_path: Path) -> None:
 
 
 def test_decimals_dates_and_instants_round_trip_exactly(sink: Sink, tmp_path: Path) -> None:
-    spec = STANDARD.spec_for("GeneralJournalAccountEntries")
+    spec = STANDARD.spec_for("GeneralJournalAccountEntryBiEntities")
     amounts = ["12345678901234567890123456.123456", "-0.000001", "0"]
     page = pa.table({
-        "DataArea": ["usmf"] * 3,
-        "GeneralJournalAccountEntryRecId": pa.array([5637144576, 5637144577, 5637144578], pa.int64()),
+        "dataAreaId": ["usmf"] * 3,
+        "SourceKey": pa.array([5637144576, 5637144577, 5637144578], pa.int64()),
         "AccountingCurrencyAmount": pa.array([decimal.Decimal(a) for a in amounts], pa.decimal128(32, 6)),
         "AccountingDate": pa.array([dt.date(1900, 1, 2), dt.date(2026, 2, 28), None], pa.date32()),
         "ModifiedDateTime": pa.array(
@@ -243,7 +243,7 @@ def test_decimals_dates_and_instants_round_trip_exactly(sink: Sink, tmp_path: Pa
 
     sink.upsert(land(tmp_path, spec, [(page, at(1))]), spec)
 
-    back = sink.read(spec).sort_by("GeneralJournalAccountEntryRecId")
+    back = sink.read(spec).sort_by("SourceKey")
     for name in page.column_names:
         assert back.schema.field(name).type == page.schema.field(name).type, name
         assert back.column(name).to_pylist() == page.column(name).to_pylist(), name
