@@ -90,6 +90,7 @@ def test_a_range_run_records_each_days_count_and_checks_and_the_table_check_once
     assert {day: md["dagster/partition_row_count"].value for day, md in materialized.items()} == want
     # The columns once per run, on the last day; the table's row count after the load on every day.
     assert [day for day, md in materialized.items() if "dagster/column_schema" in md] == [days[-1]]
+    assert {md["dagster/row_count"].value for md in materialized.values()} == {sum(want.values())}
     (batch,) = Ledger(tmp_path).batches()
     evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     by_check: dict[str, list] = {}

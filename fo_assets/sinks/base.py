@@ -39,6 +39,7 @@ class LoadResult:
     deleted: int
     # (name, Databricks SQL type such as "decimal(32,6)") of every column of the table after the load.
     columns: list[tuple[str, str]]
+    rows: int  # rows in the table after the load, soft-deleted ones included
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,7 @@ class DatabricksSink:
             self.warehouse.run(sql.create_table(table, schema, self.properties), context)
         existing = self._columns(table, context, must_exist=schema is not None)
         if existing is None:  # an empty batch and no table yet: nothing to insert, nothing to flag
-            return LoadResult(table.display, self.uri(spec), 0, 0, 0, [])
+            return LoadResult(table.display, self.uri(spec), 0, 0, 0, [], 0)
         if schema is not None:
             check_column_types(batch, table.display, schema, existing, adapts=True)
         self._ensure_properties(table, context)
@@ -113,7 +113,8 @@ class DatabricksSink:
             deleted += _count(flagged, "num_updated_rows")
         if not self.keep_staged:
             self._unstage(folder)
-        return LoadResult(table.display, self.uri(spec), inserted, updated, deleted, columns)
+        rows = _count(self.warehouse.run(sql.count_rows(table), context).first(), "row_count")
+        return LoadResult(table.display, self.uri(spec), inserted, updated, deleted, columns, rows)
 
     def read(self, spec: EntitySpec) -> pa.Table:
         """All current rows, fetched as Arrow streams from the warehouse's external links (an INLINE

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
@@ -87,13 +88,14 @@ class LocalDeltaSink:
                         for scope in batch.manifest.delete_scopes:
                             deleted += _flag_deletes(DeltaTable(str(path)), batch, spec, scope, scratch)
                     columns = _columns(DeltaTable(str(path)))
+                    rows = _row_count(DeltaTable(str(path)))
                 else:  # an empty batch and no table yet: nothing to insert, nothing to flag
-                    columns = []
+                    columns, rows = [], 0
         except SinkError:
             raise
         except Exception as exc:
             raise SinkError(f"loading batch {batch.batch_id} into local Delta table {path} failed: {exc}") from exc
-        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns)
+        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, rows)
 
     def read(self, spec: EntitySpec) -> pa.Table:
         path = self._path(spec)
@@ -280,6 +282,12 @@ def _read_file(path: str, schema: pa.Schema) -> pa.Table:
         [data.column(f.name).cast(f.type) if f.name in present else pa.nulls(data.num_rows, f.type) for f in schema],
         schema=schema,
     )
+
+
+def _row_count(table: DeltaTable) -> int:
+    """The table's rows, from the statistics its log keeps of every current file (no data file is read)."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    return int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
 
 
 def _arrow_schema(table: DeltaTable) -> pa.Schema:

@@ -227,6 +227,11 @@ def describe_columns(table: TableRef) -> Statement:
     return Statement("read columns", f"SELECT * FROM {table.sql} LIMIT 0")
 
 
+def count_rows(table: TableRef) -> Statement:
+    """The table's rows (Delta answers it from its log's statistics)."""
+    return Statement("count rows", f"SELECT COUNT(*) AS row_count FROM {table.sql}")
+
+
 def select_all(table: TableRef) -> Statement:
     return Statement("read table", f"SELECT * FROM {table.sql}")
 
