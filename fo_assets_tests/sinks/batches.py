@@ -9,7 +9,7 @@ from typing import Sequence
 
 import pyarrow as pa
 
-from fo_assets.catalog import EntitySpec
+from fo_assets.catalog import STANDARD, EntitySpec
 from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, Mode, new_batch_id
 
 UTC = dt.timezone.utc
@@ -41,7 +41,7 @@ def land(
         entity_set=spec.entity_set,
         table=spec.table,
         run_id=run_id,
-        mode=mode or spec.mode,
+        mode=mode or STANDARD.mode_of(spec),
         key_columns=list(spec.key_columns),
         company_field=spec.company_field,
         companies=[company] if company else [],
