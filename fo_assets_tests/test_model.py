@@ -41,7 +41,7 @@ def _delta_rows(path) -> list[dict]:
 def test_model_sql_is_the_same_text_for_both_engines():
     for table in MODEL_TABLES:
         sql = model_sql(table)
-        assert "USE STANDARD IDENTIFIER(:catalog)" in sql  # what the Databricks SQL task runs
+        assert "USE CATALOG IDENTIFIER(:catalog)" in sql  # what the Databricks SQL task runs
         (statement,) = local_statements(sql)  # what DuckDB runs: the same CREATE, without the USEs
         assert statement.startswith(f"CREATE OR REPLACE TABLE {table} AS")
 
@@ -57,10 +57,12 @@ def test_local_model_matches_an_independent_computation(small_sandbox, monkeypat
     assert set(counts) == set(MODEL_TABLES) and all(counts.values())
 
     sink = LocalDeltaSink(tmp_path / "delta")
-    gl = [r for r in sink.read(STANDARD.spec_for("GeneralJournalAccountEntries")).to_pylist() if not r["_fo_deleted"]]
+    live = lambda name: [r for r in sink.read(STANDARD.spec_for(name)).to_pylist() if not r["_fo_deleted"]]  # noqa: E731
+    gl = live("GeneralJournalAccountEntryBiEntities")
+    accounts = {r["MainAccountRecId"]: r["MainAccountId"] for r in live("MainAccounts")}
     expected: dict[tuple, Decimal] = defaultdict(Decimal)
-    for row in gl:
-        expected[(row["DataArea"], row["LedgerAccount"].split("-")[0])] += row["AccountingCurrencyAmount"]
+    for row in gl:  # by the voucher's company (derived on the line) and the account the line points at
+        expected[(row["dataAreaId"], accounts[row["MainAccount"]])] += row["AccountingCurrencyAmount"]
     balance: dict[tuple, Decimal] = defaultdict(Decimal)
     trial = _delta_rows(tmp_path / "delta" / "model" / "trial_balance")
     for row in trial:
@@ -68,14 +70,33 @@ def test_local_model_matches_an_independent_computation(small_sandbox, monkeypat
     assert balance == expected
     assert sum(r["entries"] for r in trial) == len(gl)
 
+    # Spend is posted invoice lines, joined to their header as F&O relates them.
+    join = ("dataAreaId", "InvoiceId", "InvoiceDate", "numberSequenceGroup", "InternalInvoiceId")
+    headers = {(*(h[k] for k in join), h["PurchId"]): h for h in live("VendInvoiceJourBiEntities")}
+    spend: dict[tuple, Decimal] = defaultdict(Decimal)
+    for line in live("VendInvoiceTransBiEntities"):
+        header = headers.get((*(line[k] for k in join), line["PurchID"]))
+        if header is not None:
+            month = header["InvoiceDate"].replace(day=1)
+            spend[(header["dataAreaId"], header["InvoiceAccount"], month, header["CurrencyCode"])] += line["LineAmount"]
+    modeled = {(r["company"], r["vendor_account"], r["month"], r["currency"]): r["spend"]
+               for r in _delta_rows(tmp_path / "delta" / "model" / "spend_by_vendor_month")}
+    assert spend and modeled == spend
+
     lines = defaultdict(Decimal)
-    for row in sink.read(STANDARD.spec_for("PurchaseOrderLinesV2")).to_pylist():
+    for row in live("PurchaseOrderLinesV2"):
         lines[(row["dataAreaId"], row["PurchaseOrderNumber"])] += row["LineAmount"]
+    invoiced = defaultdict(Decimal)
+    for row in live("VendInvoiceTransBiEntities"):
+        if row["PurchID"]:
+            invoiced[(row["dataAreaId"], row["PurchID"])] += row["LineAmount"]
     matches = _delta_rows(tmp_path / "delta" / "model" / "po_invoice_match")
     assert len(matches) == sink.profile(STANDARD.spec_for("PurchaseOrderHeadersV2")).live_rows
     for row in matches:
         assert row["ordered_amount"] == lines[(row["company"], row["purchase_order"])]
+        assert row["invoiced_amount"] == invoiced.get((row["company"], row["purchase_order"]), 0)
         assert row["open_amount"] == row["ordered_amount"] - row["invoiced_amount"]
+    assert any(row["invoices"] for row in matches), "some orders are invoiced in the sandbox"
 
 
 def test_model_needs_every_entity_table(monkeypatch, tmp_path):
