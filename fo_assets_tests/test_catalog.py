@@ -59,7 +59,7 @@ def test_events_map_to_existing_entities():
     assert posted.entity_set == "VendInvoiceJourBiEntities"
     assert [dict(n) for n in binding.namings] == [
         {"InvoiceAccount": "InvoiceAccount", "InvoiceId": "InvoiceId"},
-        {"VendorAccount": "InvoiceAccount", "InvoiceNumber": "InvoiceId"},
+        {"VendorAccount": "OrderAccount", "InvoiceNumber": "InvoiceId"},
     ]
 
 

@@ -8,6 +8,7 @@ import json
 import dagster as dg
 
 from fo_assets.catalog import STANDARD
+from fo_assets.checks import KEYS_UNIQUE
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.dynamics.events import intake
 from fo_assets.inbox import SqliteInbox
@@ -21,15 +22,27 @@ def _rows(sink: LocalDeltaSink, entity_set: str) -> list[dict]:
     return sink.read(STANDARD.spec_for(entity_set)).to_pylist()
 
 
-def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypatch, tmp_path):
+def _refresh(defs: dg.Definitions, instance: dg.DagsterInstance, events: list[dict], home) -> dg.ExecuteInProcessResult:
+    inbox = SqliteInbox(home / "events" / "inbox.sqlite3")
+    inbox.append(intake(json.dumps(events + events, default=str)).events)  # every event delivered twice
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        (request,) = defs.resolve_sensor_def("fo_business_events")(context).run_requests
+    result = defs.resolve_job_def("fo_targeted_refresh").execute_in_process(
+        run_config=request.run_config, instance=instance)
+    assert result.success
+    return result
+
+
+def test_events_re_read_changed_orders_and_posted_invoices_with_their_lines(fresh_sandbox, monkeypatch, tmp_path):
     point_at(monkeypatch, fresh_sandbox, tmp_path)
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     first = ANCHOR - dt.timedelta(days=1)
+    entity_sets = ("PurchaseOrderHeadersV2", "PurchaseOrderLinesV2", "VendInvoiceJourBiEntities",
+                   "VendInvoiceTransBiEntities")
     assert defs.resolve_job_def(ENTITY_JOB).execute_in_process(
         instance=instance, tags=range_tags(first, ANCHOR),
-        asset_selection=[dg.AssetKey(STANDARD.spec_for(s).asset_key_path) for s in
-                         ("PurchaseOrderHeadersV2", "PurchaseOrderLinesV2", "VendorInvoiceHeaders", "VendorInvoiceLines")],
+        asset_selection=[dg.AssetKey(STANDARD.spec_for(s).asset_key_path) for s in entity_sets],
     ).success
 
     tenant = fresh_sandbox.tenant
@@ -39,20 +52,14 @@ def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypat
     line = next(r for r in tenant.rows("PurchaseOrderLinesV2", "demf") if r["PurchaseOrderNumber"] == po["PurchaseOrderNumber"])
     fresh_sandbox.changes.update("PurchaseOrderLinesV2", {**key, "LineNumber": line["LineNumber"]},
                                  {"LineDescription": "changed with its header"})
-    invoice = tenant.rows("VendorInvoiceHeaders", "usmf")[0]
-    fresh_sandbox.changes.update("VendorInvoiceHeaders", {"dataAreaId": "usmf", "HeaderReference": invoice["HeaderReference"]},
-                                 {"InvoiceDescription": "re-read by vendor and invoice number"})
+    # A pending invoice is posted: it leaves the pending entities and becomes a posted one (new lines too).
+    pending = next(r for r in tenant.rows("VendorInvoiceHeaders", "usmf") if r["InvoiceDate"] >= str(first))
+    posted = fresh_sandbox.changes.post_invoice("usmf", pending["HeaderReference"])
+    (journal,) = tenant.select("VendInvoiceJourBiEntities", "usmf", SourceKey=posted["SourceKey"])
     events = [fresh_sandbox.events.purchase_order_confirmed("demf", po["PurchaseOrderNumber"]),
-              fresh_sandbox.events.vendor_invoice_posted("usmf", invoice["VendorAccount"], invoice["InvoiceNumber"])]
-    inbox = SqliteInbox(tmp_path / "events" / "inbox.sqlite3")
-    inbox.append(intake(json.dumps(events + events, default=str)).events)
-
-    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-        (request,) = defs.resolve_sensor_def("fo_business_events")(context).run_requests
+              fresh_sandbox.events.vendor_invoice_posted("usmf", journal["InvoiceAccount"], journal["InvoiceId"])]
     before = {b.batch_id for b in Ledger(tmp_path).batches()}
-    result = defs.resolve_job_def("fo_targeted_refresh").execute_in_process(
-        run_config=request.run_config, instance=instance)
-    assert result.success
+    result = _refresh(defs, instance, events, tmp_path)
 
     sink = LocalDeltaSink(tmp_path / "delta")
     header = next(r for r in _rows(sink, "PurchaseOrderHeadersV2")
@@ -61,18 +68,43 @@ def test_events_re_read_changed_headers_and_their_lines(fresh_sandbox, monkeypat
     lines = [r for r in _rows(sink, "PurchaseOrderLinesV2")
              if (r["dataAreaId"], r["PurchaseOrderNumber"]) == ("demf", po["PurchaseOrderNumber"])]
     assert {r["LineDescription"] for r in lines if r["LineNumber"] == line["LineNumber"]} == {"changed with its header"}
-    assert len(lines) == len([r for r in tenant.rows("PurchaseOrderLinesV2", "demf")
-                              if r["PurchaseOrderNumber"] == po["PurchaseOrderNumber"]])
-    invoice_row = next(r for r in _rows(sink, "VendorInvoiceHeaders")
-                       if (r["dataAreaId"], r["HeaderReference"]) == ("usmf", invoice["HeaderReference"]))
-    assert invoice_row["InvoiceDescription"] == "re-read by vendor and invoice number"
+    invoices = [r for r in _rows(sink, "VendInvoiceJourBiEntities") if r["SourceKey"] == posted["SourceKey"]]
+    assert [r["InvoiceId"] for r in invoices] == [pending["InvoiceNumber"]]
+    posted_lines = [r for r in _rows(sink, "VendInvoiceTransBiEntities")
+                    if (r["InvoiceId"], r["InternalInvoiceId"]) == (journal["InvoiceId"], journal["InternalInvoiceId"])]
+    assert posted_lines and len(posted_lines) == len(tenant.select(
+        "VendInvoiceTransBiEntities", "usmf", InvoiceId=journal["InvoiceId"], InternalInvoiceId=journal["InternalInvoiceId"]))
 
-    # Keyed batches, never flagging deletes; the re-read records' days are materialized again.
+    # Keyed batches, never flagging deletes.
     new = [b for b in Ledger(tmp_path).batches() if b.batch_id not in before]
     assert {b.manifest.mode for b in new} == {"keys"} and all(not b.manifest.delete_scopes for b in new)
-    assert {b.manifest.entity_set for b in new} == {
-        "PurchaseOrderHeadersV2", "PurchaseOrderLinesV2", "VendorInvoiceHeaders", "VendorInvoiceLines"}
-    materialized = {(m.asset_key.to_user_string(), m.partition) for m in result.asset_materializations_for_node("refresh_records")}
-    assert ("fo/purchase_order_headers_v2", str(first)) in materialized
-    assert ("fo/purchase_order_lines_v2", str(first)) in materialized
-    assert ("fo/vendor_invoice_headers", invoice["InvoiceDate"][:10]) in materialized
+    assert {b.manifest.entity_set for b in new} == set(entity_sets)
+    # Recorded as what they are: observations of the days the records belong to, not materializations of
+    # whole days; and the table check that guards the model ran after them.
+    assert not result.asset_materializations_for_node("refresh_records")
+    observed = {(e.asset_key.to_user_string(), e.partition) for e in
+                (x.event_specific_data.asset_observation for x in result.all_events
+                 if x.event_type_value == "ASSET_OBSERVATION")}
+    assert ("fo/purchase_order_headers_v2", str(first)) in observed
+    assert ("fo/purchase_order_lines_v2", str(first)) in observed
+    assert ("fo/vend_invoice_jour_bi_entities", journal["InvoiceDate"][:10]) in observed
+    checked = {(e.event_specific_data.asset_key.to_user_string(), e.event_specific_data.check_name)
+               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert ("fo/purchase_order_headers_v2", KEYS_UNIQUE) in checked
+    # Partition status and freshness only move with real loads.
+    key_orders = dg.AssetKey(["fo", "purchase_order_headers_v2"])
+    assert instance.get_latest_materialization_event(key_orders).run_id != result.run_id
+
+
+def test_the_other_naming_of_a_posted_invoice_event_refreshes_the_same_invoice(fresh_sandbox, monkeypatch, tmp_path):
+    point_at(monkeypatch, fresh_sandbox, tmp_path)
+    defs = build_definitions()
+    instance = dg.DagsterInstance.ephemeral()
+    journal = fresh_sandbox.tenant.rows("VendInvoiceJourBiEntities", "gbsi")[0]
+    event = fresh_sandbox.events.vendor_invoice_posted("gbsi", journal["InvoiceAccount"], journal["InvoiceId"],
+                                                       naming="vendor")
+    assert "VendorAccount" in event and "InvoiceAccount" not in event
+    _refresh(defs, instance, [event], tmp_path)
+    landed = [r for r in _rows(LocalDeltaSink(tmp_path / "delta"), "VendInvoiceJourBiEntities")
+              if r["InvoiceId"] == journal["InvoiceId"]]
+    assert {r["SourceKey"] for r in landed} >= {journal["SourceKey"]}

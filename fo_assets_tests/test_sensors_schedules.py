@@ -60,7 +60,7 @@ def test_sensor_turns_inbox_events_into_one_targeted_run_once(monkeypatch, tmp_p
         ("PurchaseOrderHeadersV2", "usmf", (("PurchaseOrderNumber", "USMF-PO0000002"),)),
         # Posted invoices: the event names the posted invoice, not a pending one.
         ("VendInvoiceJourBiEntities", "demf", (("InvoiceAccount", "DEMF-V00001"), ("InvoiceId", "INV-0000007"))),
-        ("VendInvoiceJourBiEntities", "demf", (("InvoiceAccount", "DEMF-V00002"), ("InvoiceId", "INV-0000008"))),
+        ("VendInvoiceJourBiEntities", "demf", (("InvoiceId", "INV-0000008"), ("OrderAccount", "DEMF-V00002"))),
     ]
     assert request.run_key == run_key(config["event_ids"])
     assert request.run_key == run_key(list(reversed(config["event_ids"])))  # order-free

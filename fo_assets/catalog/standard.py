@@ -153,7 +153,7 @@ STANDARD_ENTITIES: tuple[EntitySpec, ...] = (
                 "VendorInvoicePostedBusinessEvent",
                 (
                     (("InvoiceAccount", "InvoiceAccount"), ("InvoiceId", "InvoiceId")),
-                    (("VendorAccount", "InvoiceAccount"), ("InvoiceNumber", "InvoiceId")),
+                    (("VendorAccount", "OrderAccount"), ("InvoiceNumber", "InvoiceId")),
                 ),
             ),
         ),
