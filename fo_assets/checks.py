@@ -13,6 +13,7 @@ Two kinds, so each result is about what it checked:
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -45,26 +46,33 @@ def check_specs(
     specs: Sequence[EntitySpec], partitions_def: dg.PartitionsDefinition | None, prefix: Sequence[str] = ()
 ) -> list[dg.AssetCheckSpec]:
     """The checks of the entity assets ``specs``; day checks take ``partitions_def``."""
-    found = []
-    for spec in specs:
-        key = entity_key(spec, prefix)
-        found += [
-            dg.AssetCheckSpec(KEYS_UNIQUE, asset=key, blocking=True, description=(
-                f"Every live row of {spec.table} has a unique, non-null key ({', '.join(spec.key_columns)}).")),
-            dg.AssetCheckSpec(SCHEMA_DRIFT, asset=key, description=(
-                "No field the table had was removed in the tenant (new fields become columns automatically).")),
-            dg.AssetCheckSpec(ROWS_MATCH_SOURCE, asset=key, partitions_def=partitions_def, description=(
-                "Every read of several pages covering this day returned as many distinct keys as F&O's own "
-                "$count of the same query: no row was skipped or repeated while paging (deletes are only "
-                "flagged where this holds).")),
-            dg.AssetCheckSpec(WINDOW_CLOSED, asset=key, partitions_def=partitions_def, description=(
-                "The day was read after it ended; a day read while still open is provisional and is re-read "
-                "by the next daily run.")),
-        ]
-        if spec.dimensions:
-            found.append(dg.AssetCheckSpec(DIMENSIONS_PARSE, asset=key, description=(
-                f"Financial dimension strings split into their dimensions (at most {MAX_UNPARSED_SHARE:.0%} "
-                "unparseable).")))
+    with warnings.catch_warnings():
+        # Partitioned checks are a preview API in Dagster 1.13, used knowingly (README, "Dagster APIs in use").
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [check for spec in specs for check in _check_specs(spec, partitions_def, prefix)]
+
+
+def _check_specs(
+    spec: EntitySpec, partitions_def: dg.PartitionsDefinition | None, prefix: Sequence[str]
+) -> list[dg.AssetCheckSpec]:
+    key = entity_key(spec, prefix)
+    found = [
+        dg.AssetCheckSpec(KEYS_UNIQUE, asset=key, blocking=True, description=(
+            f"Every live row of {spec.table} has a unique, non-null key ({', '.join(spec.key_columns)}).")),
+        dg.AssetCheckSpec(SCHEMA_DRIFT, asset=key, description=(
+            "No field the table had was removed in the tenant (new fields become columns automatically).")),
+        dg.AssetCheckSpec(ROWS_MATCH_SOURCE, asset=key, partitions_def=partitions_def, description=(
+            "Every read of several pages covering this day returned as many distinct keys as F&O's own "
+            "$count of the same query: no row was skipped or repeated while paging (deletes are only "
+            "flagged where this holds).")),
+        dg.AssetCheckSpec(WINDOW_CLOSED, asset=key, partitions_def=partitions_def, description=(
+            "The day was read after it ended; a day read while still open is provisional and is re-read "
+            "by the next daily run.")),
+    ]
+    if spec.dimensions:
+        found.append(dg.AssetCheckSpec(DIMENSIONS_PARSE, asset=key, description=(
+            f"Financial dimension strings split into their dimensions (at most {MAX_UNPARSED_SHARE:.0%} "
+            "unparseable).")))
     return found
 
 

@@ -1,5 +1,7 @@
 """The Definitions object of the fo_assets code location: assembles the parts, nothing else."""
 
+import warnings
+
 import dagster as dg
 
 from fo_assets.alerts import build_failure_sensor, build_freshness_sensor, watch_list
@@ -39,8 +41,13 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
     refresh_job = build_refresh_job(partitions, f"{pool}_events", prefix)
     maintenance_job, maintenance_schedule = build_maintenance(pool)
     runtime = FoRuntime(config_file=config_file)
+    with warnings.catch_warnings():
+        # Code references and partitioned checks are beta/preview in Dagster 1.13, used knowingly (README,
+        # "Dagster APIs in use"): their warnings would fill every process's log at load.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references([*entities, model])
     return dg.Definitions(
-        assets=dg.with_source_code_references([*entities, model]),
+        assets=assets,
         jobs=[entity_job, refresh_job, build_reconciliation_job(catalog, pool, prefix), maintenance_job],
         schedules=[*build_schedules(ENTITY_JOB, RECONCILIATION_JOB, config_file), maintenance_schedule],
         sensors=[build_events_sensor(refresh_job, config_file), build_failure_sensor(config_file),

@@ -19,7 +19,7 @@ def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox
     defs = build_definitions()
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(ENTITY_JOB)
-    selection = [dg.AssetKey(STANDARD.spec_for("GeneralJournalAccountEntries").asset_key_path)]
+    selection = [dg.AssetKey(STANDARD.spec_for("GeneralJournalEntryBiEntities").asset_key_path)]
     for day in (ANCHOR - dt.timedelta(days=1), ANCHOR):  # two loads: two files to compact
         assert job.execute_in_process(instance=instance, partition_key=day.isoformat(), asset_selection=selection).success
     ledger = Ledger(tmp_path)
@@ -28,15 +28,15 @@ def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox
     manifest["created_at"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).isoformat()
     (old.folder / "manifest.json").write_text(json.dumps(manifest))
     sink = LocalDeltaSink(tmp_path / "delta")
-    gl = STANDARD.spec_for("GeneralJournalAccountEntries")
-    before = sorted(r["GeneralJournalAccountEntryRecId"] for r in sink.read(gl).to_pylist())
+    gl = STANDARD.spec_for("GeneralJournalEntryBiEntities")
+    before = sorted((r["JournalNumber"], r["Ledger"]) for r in sink.read(gl).to_pylist())
     files = lambda: len(DeltaTable(str(tmp_path / "delta" / gl.table)).file_uris())  # noqa: E731
     assert files() >= 2
 
     assert defs.resolve_job_def("fo_table_maintenance").execute_in_process(instance=instance).success
 
     assert [b.batch_id for b in ledger.batches()] == [new.batch_id]
-    assert sorted(r["GeneralJournalAccountEntryRecId"] for r in sink.read(gl).to_pylist()) == before
+    assert sorted((r["JournalNumber"], r["Ledger"]) for r in sink.read(gl).to_pylist()) == before
     assert files() == 1
 
 
