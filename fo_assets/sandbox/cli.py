@@ -65,6 +65,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--extension-entities", action="store_true", help="also serve the customer extension ContosoProjectBudgets"
     )
+    serve.add_argument("--stable-order", action="store_true", help="keep key order without $orderby (unlike F&O)")
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -130,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
         token_lifetime_s=args.token_lifetime,
         state_dir=args.state_dir,
         extension_entities=args.extension_entities,
-
+        unstable_order=not args.stable_order,
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),

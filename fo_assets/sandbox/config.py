@@ -70,7 +70,7 @@ class SandboxConfig:
     # Serve the customer extension ContosoProjectBudgets (not from the real metadata).
     extension_entities: bool = False
     # Without an $orderby that is unique over the result, row order changes from request to request.
-    unstable_order: bool = False
+    unstable_order: bool = True
     # ASP.NET OData's MaxNodeCount for $filter; None lifts it.
     max_filter_nodes: int | None = None
     # The zone a DateTimeOffset literal is converted in when compared with an X++ Date field.
