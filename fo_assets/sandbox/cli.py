@@ -66,6 +66,7 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
         "--extension-entities", action="store_true", help="also serve the customer extension ContosoProjectBudgets"
     )
     serve.add_argument("--stable-order", action="store_true", help="keep key order without $orderby (unlike F&O)")
+    serve.add_argument("--max-filter-nodes", type=int, default=100, help="MaxNodeCount of $filter; 0 lifts it")
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -132,6 +133,7 @@ def _serve(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         extension_entities=args.extension_entities,
         unstable_order=not args.stable_order,
+        max_filter_nodes=args.max_filter_nodes or None,
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),

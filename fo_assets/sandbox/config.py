@@ -72,7 +72,7 @@ class SandboxConfig:
     # Without an $orderby that is unique over the result, row order changes from request to request.
     unstable_order: bool = True
     # ASP.NET OData's MaxNodeCount for $filter; None lifts it.
-    max_filter_nodes: int | None = None
+    max_filter_nodes: int | None = 100
     # The zone a DateTimeOffset literal is converted in when compared with an X++ Date field.
     date_filter_utc_offset: str = "+00:00"
     # BI entities and Ledgers answer company values (dataAreaId, LegalEntityId...) in upper case.

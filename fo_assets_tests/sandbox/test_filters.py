@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fo_assets.sandbox import Sandbox
+from fo_assets.sandbox.filters import count_nodes, parse_filter
 from fo_assets.sandbox.query import matching_rows, parse_query
 from fo_assets.sandbox.schema import FieldDef
 
-from .conftest import NS, read_all, without_etag
+from .conftest import NS, client_for, read_all, small_config, token_for, without_etag
 
 Predicate = Callable[[dict[str, Any]], bool]
 ENTITIES = (
@@ -223,3 +224,50 @@ def test_a_star_inside_eq_is_a_wildcard(
         rows, _ = read_all(shared_client, "/data/VendorsV2", params)
         truth = [r for r in shared_sandbox.tenant.rows("VendorsV2") if expected(r["VendorAccountNumber"]) == want]
         assert [r["VendorAccountNumber"] for r in rows] == [r["VendorAccountNumber"] for r in truth]
+
+
+def _key_chain(terms: int) -> str:
+    return " or ".join(f"VendorAccountNumber eq 'USMF-V{i:05d}'" for i in range(1, terms + 1))
+
+
+NODE_LIMIT = (
+    "The node count limit of '100' has been exceeded. To increase the limit, set the 'MaxNodeCount' property "
+    "on EnableQueryAttribute or ODataValidationSettings."
+)
+
+
+def test_a_filter_over_the_node_limit_is_refused_as_fo_refuses_it(shared_client: httpx.Client) -> None:
+    """ASP.NET OData counts four nodes per comparison and one per and/or: 20 key terms are 99 nodes,
+    21 are 104 (over MaxNodeCount, 100 by default)."""
+    assert shared_client.get("/data/VendorsV2", params={"$filter": _key_chain(20)}).status_code == 200
+    for text in (_key_chain(21), f"dataAreaId eq 'usmf' and ({_key_chain(20)})"):
+        response = shared_client.get("/data/VendorsV2", params={"$filter": text})
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["message"] == "An error has occurred."
+        assert error["innererror"]["internalexception"]["message"] == NODE_LIMIT
+        counted = shared_client.get("/data/VendorsV2/$count", params={"$filter": text})
+        assert counted.status_code == 400  # the count is validated the same way
+    # unknown properties are found before the nodes are counted, as in binding
+    response = shared_client.get("/data/VendorsV2", params={"$filter": _key_chain(30) + " or Nope eq 1"})
+    innermost = response.json()["error"]["innererror"]["internalexception"]["message"]
+    assert "Could not find a property named 'Nope'" in innermost
+
+
+@pytest.mark.parametrize(("limit", "terms", "status"), [(None, 400, 200), (10, 2, 200), (10, 3, 400)])
+def test_the_node_limit_is_configurable(limit: int | None, terms: int, status: int) -> None:
+    with Sandbox(small_config(max_filter_nodes=limit)) as sb, client_for(sb, token_for(sb)) as client:
+        response = client.get("/data/VendorsV2", params={"$filter": _key_chain(terms)})
+        assert response.status_code == status
+        if status == 400:
+            assert "node count limit of '10'" in response.text
+
+
+def test_count_nodes_follows_the_validator() -> None:
+    fields = {
+        "A": FieldDef("A", "Edm.String", True, "String", True),
+        "N": FieldDef("N", "Edm.Int64", False, "Int64", True),
+    }
+    assert count_nodes(parse_filter("A eq 'x'"), fields, "T") == 4
+    assert count_nodes(parse_filter("A eq 'x' and not (N gt 3)"), fields, "T") == 4 + 1 + 1 + 4
+    assert count_nodes(parse_filter(" or ".join(["A eq 'x'"] * 500)), fields, "T") == 5 * 500 - 1  # no recursion limit

@@ -70,7 +70,9 @@ def _unordered_read(client: httpx.Client, params: dict[str, str] | None = None) 
     return [r["SourceKey"] for r in rows]
 
 
-def test_without_orderby_offset_pages_skip_and_repeat_rows(shared_sandbox: Sandbox, shared_client: httpx.Client) -> None:
+def test_without_orderby_offset_pages_skip_and_repeat_rows(
+    shared_sandbox: Sandbox, shared_client: httpx.Client
+) -> None:
     """F&O pages by $skip and SQL Server promises no order without ORDER BY: each page may come from a
     different order, so a read that follows the nextLinks loses some rows and gets others twice."""
     truth = [r["SourceKey"] for r in shared_sandbox.tenant.rows(LINES)]
