@@ -37,8 +37,14 @@ _GIVEN = ("Anna", "Ben", "Chloé", "David", "Elif", "Farid", "Grace", "Hiro", "I
 _FAMILY = ("Meyer", "Novak", "O'Neil", "Patel", "Quinn", "Rossi", "Schmidt", "Tanaka", "Umar", "Varga")
 _STREETS = ("Main Street", "Birch Lane", "Station Road", "Hauptstraße", "Mill Way", "Church Row")
 _ISO = {"USA": "US", "DEU": "DE", "GBR": "GB"}
-# Keys that break naive URL building: a leading space and an apostrophe (both seen in real tenants).
-SPECIAL_VENDORS = ((" RFI-TEST-001", "RFI test vendor"), ("O'Brien Supplies", "O'Brien Supplies Ltd."))
+# Keys that break naive URL building: a leading space and an apostrophe (both seen in real tenants); and a
+# key with a "*", which F&O's eq reads as a wildcard that cannot be escaped: 'ACME*1' also finds ACME-TOOLS-1.
+SPECIAL_VENDORS = (
+    (" RFI-TEST-001", "RFI test vendor"),
+    ("O'Brien Supplies", "O'Brien Supplies Ltd."),
+    ("ACME*1", "Acme Star One Ltd."),
+    ("ACME-TOOLS-1", "Acme Tools One"),
+)
 PERSON_SHARE = 0.1
 
 

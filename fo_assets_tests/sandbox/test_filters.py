@@ -212,6 +212,7 @@ def test_documented_filter_forms(
         ("usmf-v0000*", lambda v: v.lower().startswith("usmf-v0000")),  # a prefix, any case
         ("*supplies*", lambda v: "supplies" in v.lower()),  # anywhere
         ("O''Brien*", lambda v: v.startswith("O'Brien")),
+        ("ACME*1", lambda v: v in ("ACME*1", "ACME-TOOLS-1")),  # a key holding a *: no way to match it alone
         ("*-V0000?", lambda v: False),  # only * is a wildcard: ? is itself
     ],
 )
