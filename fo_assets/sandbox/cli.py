@@ -67,6 +67,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--stable-order", action="store_true", help="keep key order without $orderby (unlike F&O)")
     serve.add_argument("--max-filter-nodes", type=int, default=100, help="MaxNodeCount of $filter; 0 lifts it")
+    serve.add_argument(
+        "--date-filter-offset", default="-08:00", help="UTC offset in which date-time literals become dates"
+    )
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -134,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         extension_entities=args.extension_entities,
         unstable_order=not args.stable_order,
         max_filter_nodes=args.max_filter_nodes or None,
+        date_filter_utc_offset=args.date_filter_offset,
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),

@@ -74,7 +74,7 @@ class SandboxConfig:
     # ASP.NET OData's MaxNodeCount for $filter; None lifts it.
     max_filter_nodes: int | None = 100
     # The zone a DateTimeOffset literal is converted in when compared with an X++ Date field.
-    date_filter_utc_offset: str = "+00:00"
+    date_filter_utc_offset: str = "-08:00"
     # BI entities and Ledgers answer company values (dataAreaId, LegalEntityId...) in upper case.
     upper_case_bi_companies: bool = False
     latency: LatencyModel | None = None

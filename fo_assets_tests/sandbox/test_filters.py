@@ -272,3 +272,40 @@ def test_count_nodes_follows_the_validator() -> None:
     assert count_nodes(parse_filter("A eq 'x'"), fields, "T") == 4
     assert count_nodes(parse_filter("A eq 'x' and not (N gt 3)"), fields, "T") == 4 + 1 + 1 + 4
     assert count_nodes(parse_filter(" or ".join(["A eq 'x'"] * 500)), fields, "T") == 5 * 500 - 1  # no recursion limit
+
+
+HEADERS = "GeneralJournalEntryBiEntities"
+
+
+def _days(client: httpx.Client, text: str, field: str = "AccountingDate") -> set[str]:
+    rows, _ = read_all(client, f"/data/{HEADERS}", {"$filter": text, "$orderby": "SourceKey"})
+    return {r[field][:10] for r in rows}
+
+
+def test_date_fields_compare_by_date_in_the_servers_zone(shared_sandbox: Sandbox, shared_client: httpx.Client) -> None:
+    """X++ Date fields against a date-time literal: the literal becomes a date in a zone that is not UTC
+    (UTC-08:00 by default), so midnight-UTC bounds select the day before and noon-UTC bounds the right day."""
+    at_midnight = "AccountingDate ge 2026-06-13T00:00:00Z and AccountingDate lt 2026-06-14T00:00:00Z"
+    at_noon = "AccountingDate ge 2026-06-13T12:00:00Z and AccountingDate lt 2026-06-14T12:00:00Z"
+    assert _days(shared_client, at_midnight) == {"2026-06-12"}
+    assert _days(shared_client, at_noon) == {"2026-06-13"}
+    assert _days(shared_client, "AccountingDate eq 2026-06-13T12:00:00Z") == {"2026-06-13"}
+    assert _days(shared_client, "AccountingDate eq 2026-06-13T00:00:00Z") == {"2026-06-12"}
+    truth = {r["AccountingDate"][:10] for r in shared_sandbox.tenant.rows(HEADERS)}
+    assert {"2026-06-12", "2026-06-13"} <= truth
+
+
+def test_instant_fields_compare_as_instants(shared_sandbox: Sandbox, shared_client: httpx.Client) -> None:
+    text = "CreatedOn ge 2026-06-13T00:00:00Z and CreatedOn lt 2026-06-14T00:00:00Z"
+    rows, _ = read_all(shared_client, f"/data/{HEADERS}", {"$filter": text, "$orderby": "SourceKey"})
+    truth = [r for r in shared_sandbox.tenant.rows(HEADERS) if r["CreatedOn"].startswith("2026-06-13")]
+    assert truth and without_etag(rows) == sorted(truth, key=lambda r: r["SourceKey"])
+
+
+@pytest.mark.parametrize(("offset", "midnight_day"), [("+00:00", "2026-06-13"), ("+09:00", "2026-06-13")])
+def test_the_date_zone_is_configurable(offset: str, midnight_day: str) -> None:
+    config = small_config(date_filter_utc_offset=offset)
+    with Sandbox(config) as sb, client_for(sb, token_for(sb)) as client:
+        text = "AccountingDate ge 2026-06-13T00:00:00Z and AccountingDate lt 2026-06-14T00:00:00Z"
+        assert _days(client, text) == {midnight_day}
+        assert _days(client, "AccountingDate eq 2026-06-13T12:00:00Z") == {"2026-06-13"}
