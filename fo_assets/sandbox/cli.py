@@ -70,6 +70,9 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--date-filter-offset", default="-08:00", help="UTC offset in which date-time literals become dates"
     )
+    serve.add_argument(
+        "--lower-case-bi-companies", action="store_true", help="BI entities and Ledgers answer companies lower case"
+    )
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -138,6 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
         unstable_order=not args.stable_order,
         max_filter_nodes=args.max_filter_nodes or None,
         date_filter_utc_offset=args.date_filter_offset,
+        upper_case_bi_companies=not args.lower_case_bi_companies,
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),

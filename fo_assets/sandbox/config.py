@@ -47,8 +47,8 @@ _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 class SandboxConfig:
     """Knobs of a sandbox tenant. Same seed + anchor_date + scale -> byte-identical data.
 
-    ``unstable_order``, ``max_filter_nodes``, ``date_filter_utc_offset`` and ``upper_case_bi_companies``
-    switch on F&O behaviours a connector must survive; ``latency`` (None = answer at once) and
+    The F&O behaviours a connector must survive are on by default (``unstable_order``, ``max_filter_nodes``,
+    ``date_filter_utc_offset``, ``upper_case_bi_companies``); ``latency`` (None = answer at once) and
     ``extension_entities`` are opt-in.
     """
 
@@ -76,7 +76,7 @@ class SandboxConfig:
     # The zone a DateTimeOffset literal is converted in when compared with an X++ Date field.
     date_filter_utc_offset: str = "-08:00"
     # BI entities and Ledgers answer company values (dataAreaId, LegalEntityId...) in upper case.
-    upper_case_bi_companies: bool = False
+    upper_case_bi_companies: bool = True
     latency: LatencyModel | None = None
 
     def __post_init__(self) -> None:

@@ -309,3 +309,34 @@ def test_the_date_zone_is_configurable(offset: str, midnight_day: str) -> None:
         text = "AccountingDate ge 2026-06-13T00:00:00Z and AccountingDate lt 2026-06-14T00:00:00Z"
         assert _days(client, text) == {midnight_day}
         assert _days(client, "AccountingDate eq 2026-06-13T12:00:00Z") == {"2026-06-13"}
+
+
+def _companies(client: httpx.Client, entity_set: str, field: str, params: dict[str, str]) -> set[str]:
+    rows, _ = read_all(client, f"/data/{entity_set}", {"$select": field, **params})
+    return {r[field] for r in rows}
+
+
+def test_bi_entities_and_ledgers_answer_companies_upper_case(shared_client: httpx.Client) -> None:
+    """Their company values come back upper case, while filters match them ignoring case (SQL collation)."""
+    cross = {"cross-company": "true"}
+    assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", cross) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "VendInvoiceTransBiEntities", "SysDataAreaId", cross) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "GeneralJournalEntryBiEntities", "SubledgerVoucherDataAreaId", {}) == {
+        "USMF", "DEMF", "GBSI"
+    }  # fmt: skip
+    assert _companies(shared_client, "Ledgers", "LegalEntityId", {}) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "VendorsV2", "dataAreaId", cross) == {"usmf", "demf", "gbsi"}  # not BI
+    # the default company without cross-company, and filters in either case
+    assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", {}) == {"USMF"}
+    for literal in ("demf", "DEMF", "Demf"):
+        params = {**cross, "$filter": f"dataAreaId eq '{literal}'"}
+        assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", params) == {"DEMF"}
+        params = {"$filter": f"LegalEntityId eq '{literal}'"}
+        assert _companies(shared_client, "Ledgers", "LegalEntityId", params) == {"DEMF"}
+
+
+def test_the_company_case_is_configurable() -> None:
+    with Sandbox(small_config(upper_case_bi_companies=False)) as sb, client_for(sb, token_for(sb)) as client:
+        cross = {"cross-company": "true"}
+        assert _companies(client, "VendInvoiceJourBiEntities", "dataAreaId", cross) == {"usmf", "demf", "gbsi"}
+        assert _companies(client, "Ledgers", "LegalEntityId", {}) == {"usmf", "demf", "gbsi"}
