@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from .app import ADMIN_HEADER
-from .config import SandboxConfig
+from .config import LatencyModel, SandboxConfig
 from .sandbox import Sandbox
 
 STATE_FILE = "sandbox.json"
@@ -73,6 +74,20 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--lower-case-bi-companies", action="store_true", help="BI entities and Ledgers answer companies lower case"
     )
+    latency = serve.add_argument_group("latency model (off unless --latency-model)")
+    latency.add_argument("--latency-model", action="store_true", help="take F&O's server time and limits")
+    defaults = LatencyModel()
+    for name, helptext in (
+        ("base_s", "server seconds per request"),
+        ("per_row_s", "server seconds per row"),
+        ("per_mb_s", "server seconds per MB of JSON"),
+        ("max_concurrent", "concurrent requests per user"),
+        ("max_requests", "requests per user per window"),
+        ("execution_budget_s", "seconds of execution per user per window"),
+        ("window_s", "the sliding window, seconds"),
+    ):
+        default = getattr(defaults, name)
+        latency.add_argument(f"--latency-{name.replace('_', '-')}", type=type(default), default=default, help=helptext)
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -142,6 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_filter_nodes=args.max_filter_nodes or None,
         date_filter_utc_offset=args.date_filter_offset,
         upper_case_bi_companies=not args.lower_case_bi_companies,
+        latency=_latency(args),
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),
@@ -177,6 +193,13 @@ def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
+
+
+def _latency(args: argparse.Namespace) -> LatencyModel | None:
+    if not args.latency_model:
+        return None
+    names = [f.name for f in dataclasses.fields(LatencyModel)]
+    return LatencyModel(**{name: getattr(args, f"latency_{name}") for name in names})
 
 
 def _admin(args: argparse.Namespace, endpoint: str, payload: dict[str, Any]) -> Any:

@@ -25,7 +25,7 @@ class LatencyModel:
 
     base_s: float = 0.1
     per_row_s: float = 0.00005
-    per_mb_s: float = 0.4
+    per_mb_s: float = 0.3
     max_concurrent: int = 52
     max_requests: int = 6_000
     execution_budget_s: float = 1_200.0
