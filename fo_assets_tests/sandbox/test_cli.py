@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import httpx
-import msal
-import requests
 
 from fo_assets.sandbox.cli import read_exports
+
+from .conftest import token_from_exports
 
 
 def _serve(state_dir: Path, *flags: str) -> tuple[subprocess.Popen, dict[str, str]]:
@@ -55,17 +55,7 @@ def test_serve_exports_drive_a_real_client(tmp_path: Path) -> None:
             "FO_LEGAL_ENTITIES",
             "FO_SANDBOX_ADMIN_TOKEN",
         }
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = env["FO_CA_BUNDLE"]
-        app = msal.ConfidentialClientApplication(
-            env["FO_CLIENT_ID"],
-            client_credential=env["FO_CLIENT_SECRET"],
-            authority=f"{env['FO_AUTHORITY_HOST']}/{env['FO_TENANT_ID']}",
-            instance_discovery=False,
-            http_client=session,
-        )
-        token = app.acquire_token_for_client([f"{env['FO_BASE_URL']}/.default"])["access_token"]
+        token = token_from_exports(env)  # real msal, against the authority the exports name
         response = httpx.get(
             f"{env['FO_BASE_URL']}/data/VendorsV2",
             params={"cross-company": "true"},
@@ -89,16 +79,7 @@ def test_serve_flags_switch_the_fo_behaviours(tmp_path: Path) -> None:
              "--extension-entities"]  # fmt: skip
     proc, env = _serve(tmp_path, *flags)
     try:
-        session = requests.Session()
-        session.trust_env, session.verify = False, env["FO_CA_BUNDLE"]
-        app = msal.ConfidentialClientApplication(
-            env["FO_CLIENT_ID"],
-            client_credential=env["FO_CLIENT_SECRET"],
-            authority=f"{env['FO_AUTHORITY_HOST']}/{env['FO_TENANT_ID']}",
-            instance_discovery=False,
-            http_client=session,
-        )
-        token = app.acquire_token_for_client([f"{env['FO_BASE_URL']}/.default"])["access_token"]
+        token = token_from_exports(env)
         with httpx.Client(
             base_url=env["FO_BASE_URL"], verify=env["FO_CA_BUNDLE"], trust_env=False, timeout=30,
             headers={"Authorization": f"Bearer {token}"},
