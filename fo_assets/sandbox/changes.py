@@ -77,85 +77,28 @@ class Changes:
 
     def post_invoice(self, company: str, header_reference: str, *, at: dt.datetime | None = None) -> dict[str, Any]:
         """Post a pending invoice as F&O does: it leaves VendorInvoiceHeaders/Lines and appears in
-        VendInvoiceJourBiEntities/VendInvoiceTransBiEntities (new SourceKeys, InvoiceId = the invoice
-        number, a new internal invoice id and voucher, SysModifiedDateTime and CreatedOn = the posting
-        time; a pending invoice without a date is dated the posting day). Returns the posted header's key."""
+        VendInvoiceJourBiEntities/VendInvoiceTransBiEntities (see ``_posted``). Returns the posted key."""
         company, at = company.lower(), at or _now()
         tenant = self.tenant
         with tenant.lock:
             header = _single(tenant.select("VendorInvoiceHeaders", company, HeaderReference=header_reference))
             lines = tenant.select("VendorInvoiceLines", company, HeaderReference=header_reference)
             journal, trans = tenant.table("VendInvoiceJourBiEntities"), tenant.table("VendInvoiceTransBiEntities")
-            stored = tenant.company_value("VendInvoiceJourBiEntities", company)
+            stored = tenant.company_value(journal.schema.entity_set, company)
             number = int((journal.columns["dataAreaId"] == stored).sum()) + 1
-            internal = f"{company.upper()}-APINV{number:07d}"
-            invoice_date = header["InvoiceDate"] if header["InvoiceDate"] != format_time(EMPTY_DATE) else at.date()
-            due_date = header["DueDate"] if header["DueDate"] != format_time(EMPTY_DATE) else invoice_date
-            tax_percent = Decimal(locale(company)[2])
-            amounts = [Decimal(str(line["Amount"])) for line in lines]
-            taxes = [(a * tax_percent / 100).quantize(_CENT, rounding=ROUND_FLOOR) for a in amounts]
-            common = {
-                "dataAreaId": stored,
-                "SysDataAreaId": stored,
-                "InvoiceId": header["InvoiceNumber"],
-                "InternalInvoiceId": internal,
-                "numberSequenceGroup": "",
-                "InvoiceDate": invoice_date,
-                "SysModifiedDateTime": at,
-                "CreatedOn": at,
-            }
+            posted_header, posted_lines = _posted(header, lines, company=company, stored=stored, number=number, at=at)
             source_key = int(journal.columns["SourceKey"].max()) + 1
-            journal.insert(
-                {
-                    **common,
-                    "SourceKey": source_key,
-                    "InvoiceAccount": header["InvoiceAccount"],
-                    "OrderAccount": header["VendorAccount"],
-                    "PurchId": header["PurchaseOrderNumber"] or "",
-                    "PurchaseType": "Purch" if header["PurchaseOrderNumber"] else "Journal",
-                    "DueDate": due_date,
-                    "DocumentDate": invoice_date,  # F&O defaults the document date to the invoice date
-                    "LedgerVoucher": f"{company.upper()}-APV{number:07d}",
-                    "InvoiceAmount": sum(amounts) + sum(taxes),
-                    "InvoiceAmountMST": sum(amounts) + sum(taxes),
-                    "SumTax": sum(taxes),
-                    "CurrencyCode": header["Currency"],
-                    "ExchRate": 100,
-                    "Qty": sum(Decimal(str(line["ReceiveNow"])) for line in lines),
-                }
-            )
             first_line_key = int(trans.columns["SourceKey"].max()) + 1
-            trans.insert(
-                *(
-                    {
-                        **common,
-                        "SourceKey": first_line_key + i,
-                        "PurchID": line["PurchaseOrder"] or "",
-                        "LineNum": line["InvoiceLineNumber"],
-                        "PurchaseLineLineNumber": line["PurchLineNumber"],
-                        "ItemId": line["ItemNumber"],
-                        "Name": line["LineDescription"],
-                        "Qty": line["ReceiveNow"],
-                        "InventQty": line["ReceiveNow"],
-                        "PurchPrice": line["UnitPrice"],
-                        "PriceUnit": 1,
-                        "PurchUnit": line["Unit"],
-                        "LineAmount": amount,
-                        "LineAmountMST": amount,
-                        "TaxAmount": tax,
-                        "CurrencyCode": line["Currency"],
-                    }
-                    for i, (line, amount, tax) in enumerate(zip(lines, amounts, taxes))
-                )
-            )
-            pending_lines = tenant.table("VendorInvoiceLines")
+            journal.insert({**posted_header, "SourceKey": source_key})
+            trans.insert(*({**line, "SourceKey": first_line_key + i} for i, line in enumerate(posted_lines)))
+            pending_headers, pending_lines = tenant.table("VendorInvoiceHeaders"), tenant.table("VendorInvoiceLines")
             for line in lines:
                 pending_lines.delete({k: line[k] for k in pending_lines.schema.keys})
-            tenant.table("VendorInvoiceHeaders").delete({k: header[k] for k in ("dataAreaId", "HeaderReference")})
-            for table in (pending_lines, tenant.table("VendorInvoiceHeaders"), journal, trans):
+            pending_headers.delete({k: header[k] for k in pending_headers.schema.keys})
+            for table in (pending_headers, pending_lines, journal, trans):
                 tenant.touch(table.schema.entity_set)
         key = {"dataAreaId": stored, "SourceKey": source_key}
-        self.log.append(Change("post", "VendInvoiceJourBiEntities", key, at))
+        self.log.append(Change("post", journal.schema.entity_set, key, at))
         return key
 
     def apply(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -177,3 +120,63 @@ def _single(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rows) != 1:
         raise KeyError(f"no pending invoice with that company and HeaderReference (found {len(rows)})")
     return rows[0]
+
+
+def _posted(
+    header: dict[str, Any], lines: list[dict[str, Any]], *, company: str, stored: str, number: int, at: dt.datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The posted header and lines of a pending invoice (without SourceKeys): InvoiceId = the invoice
+    number, a new internal invoice id and voucher, tax at the company's rate, SysModifiedDateTime and
+    CreatedOn = the posting time; a pending invoice without a date is dated the posting day."""
+    undated = format_time(EMPTY_DATE)
+    invoice_date = header["InvoiceDate"] if header["InvoiceDate"] != undated else at.date()
+    amounts = [Decimal(str(line["Amount"])) for line in lines]
+    tax_percent = Decimal(locale(company)[2])
+    taxes = [(a * tax_percent / 100).quantize(_CENT, rounding=ROUND_FLOOR) for a in amounts]
+    common = {
+        "dataAreaId": stored,
+        "SysDataAreaId": stored,
+        "InvoiceId": header["InvoiceNumber"],
+        "InternalInvoiceId": f"{company.upper()}-APINV{number:07d}",
+        "numberSequenceGroup": "",
+        "InvoiceDate": invoice_date,
+        "SysModifiedDateTime": at,
+        "CreatedOn": at,
+    }
+    posted_header = {
+        **common,
+        "InvoiceAccount": header["InvoiceAccount"],
+        "OrderAccount": header["VendorAccount"],
+        "PurchId": header["PurchaseOrderNumber"] or "",
+        "PurchaseType": "Purch" if header["PurchaseOrderNumber"] else "Journal",
+        "DueDate": header["DueDate"] if header["DueDate"] != undated else invoice_date,
+        "DocumentDate": invoice_date,  # F&O defaults the document date to the invoice date
+        "LedgerVoucher": f"{company.upper()}-APV{number:07d}",
+        "InvoiceAmount": sum(amounts) + sum(taxes),
+        "InvoiceAmountMST": sum(amounts) + sum(taxes),
+        "SumTax": sum(taxes),
+        "CurrencyCode": header["Currency"],
+        "ExchRate": 100,
+        "Qty": sum(Decimal(str(line["ReceiveNow"])) for line in lines),
+    }
+    posted_lines = [
+        {
+            **common,
+            "PurchID": line["PurchaseOrder"] or "",
+            "LineNum": line["InvoiceLineNumber"],
+            "PurchaseLineLineNumber": line["PurchLineNumber"],
+            "ItemId": line["ItemNumber"],
+            "Name": line["LineDescription"],
+            "Qty": line["ReceiveNow"],
+            "InventQty": line["ReceiveNow"],
+            "PurchPrice": line["UnitPrice"],
+            "PriceUnit": 1,
+            "PurchUnit": line["Unit"],
+            "LineAmount": amount,
+            "LineAmountMST": amount,
+            "TaxAmount": tax,
+            "CurrencyCode": line["Currency"],
+        }
+        for line, amount, tax in zip(lines, amounts, taxes)
+    ]
+    return posted_header, posted_lines

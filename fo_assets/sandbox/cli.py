@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from .app import ADMIN_HEADER
-from .config import SandboxConfig
+from .config import LatencyModel, SandboxConfig
 from .sandbox import Sandbox
 
 STATE_FILE = "sandbox.json"
@@ -65,6 +66,28 @@ def _add_commands(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--extension-entities", action="store_true", help="also serve the customer extension ContosoProjectBudgets"
     )
+    serve.add_argument("--stable-order", action="store_true", help="keep key order without $orderby (unlike F&O)")
+    serve.add_argument("--max-filter-nodes", type=int, default=100, help="MaxNodeCount of $filter; 0 lifts it")
+    serve.add_argument(
+        "--date-filter-offset", default="-08:00", help="UTC offset in which date-time literals become dates"
+    )
+    serve.add_argument(
+        "--lower-case-bi-companies", action="store_true", help="BI entities and Ledgers answer companies lower case"
+    )
+    latency = serve.add_argument_group("latency model (off unless --latency-model)")
+    latency.add_argument("--latency-model", action="store_true", help="take F&O's server time and limits")
+    defaults = LatencyModel()
+    for name, helptext in (
+        ("base_s", "server seconds per request"),
+        ("per_row_s", "server seconds per row"),
+        ("per_mb_s", "server seconds per MB of JSON"),
+        ("max_concurrent", "concurrent requests per user"),
+        ("max_requests", "requests per user per window"),
+        ("execution_budget_s", "seconds of execution per user per window"),
+        ("window_s", "the sliding window, seconds"),
+    ):
+        default = getattr(defaults, name)
+        latency.add_argument(f"--latency-{name.replace('_', '-')}", type=type(default), default=default, help=helptext)
     serve.set_defaults(sandbox_func=_serve)
 
     for name, helptext in (
@@ -130,7 +153,11 @@ def _serve(args: argparse.Namespace) -> int:
         token_lifetime_s=args.token_lifetime,
         state_dir=args.state_dir,
         extension_entities=args.extension_entities,
-
+        unstable_order=not args.stable_order,
+        max_filter_nodes=args.max_filter_nodes or None,
+        date_filter_utc_offset=args.date_filter_offset,
+        upper_case_bi_companies=not args.lower_case_bi_companies,
+        latency=_latency(args),
         port=args.port or state.get("port", 0),
         tenant_id=state.get("tenant_id") or str(uuid.uuid4()),
         client_id=state.get("client_id") or str(uuid.uuid4()),
@@ -166,6 +193,13 @@ def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     return 0
+
+
+def _latency(args: argparse.Namespace) -> LatencyModel | None:
+    if not args.latency_model:
+        return None
+    names = [f.name for f in dataclasses.fields(LatencyModel)]
+    return LatencyModel(**{name: getattr(args, f"latency_{name}") for name in names})
 
 
 def _admin(args: argparse.Namespace, endpoint: str, payload: dict[str, Any]) -> Any:

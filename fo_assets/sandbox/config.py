@@ -25,7 +25,7 @@ class LatencyModel:
 
     base_s: float = 0.1
     per_row_s: float = 0.00005
-    per_mb_s: float = 0.4
+    per_mb_s: float = 0.3
     max_concurrent: int = 52
     max_requests: int = 6_000
     execution_budget_s: float = 1_200.0
@@ -47,8 +47,8 @@ _OFFSET = re.compile(r"^[+-](\d{2}):(\d{2})$")
 class SandboxConfig:
     """Knobs of a sandbox tenant. Same seed + anchor_date + scale -> byte-identical data.
 
-    ``unstable_order``, ``max_filter_nodes``, ``date_filter_utc_offset`` and ``upper_case_bi_companies``
-    switch on F&O behaviours a connector must survive; ``latency`` (None = answer at once) and
+    The F&O behaviours a connector must survive are on by default (``unstable_order``, ``max_filter_nodes``,
+    ``date_filter_utc_offset``, ``upper_case_bi_companies``); ``latency`` (None = answer at once) and
     ``extension_entities`` are opt-in.
     """
 
@@ -70,13 +70,13 @@ class SandboxConfig:
     # Serve the customer extension ContosoProjectBudgets (not from the real metadata).
     extension_entities: bool = False
     # Without an $orderby that is unique over the result, row order changes from request to request.
-    unstable_order: bool = False
+    unstable_order: bool = True
     # ASP.NET OData's MaxNodeCount for $filter; None lifts it.
-    max_filter_nodes: int | None = None
+    max_filter_nodes: int | None = 100
     # The zone a DateTimeOffset literal is converted in when compared with an X++ Date field.
-    date_filter_utc_offset: str = "+00:00"
+    date_filter_utc_offset: str = "-08:00"
     # BI entities and Ledgers answer company values (dataAreaId, LegalEntityId...) in upper case.
-    upper_case_bi_companies: bool = False
+    upper_case_bi_companies: bool = True
     latency: LatencyModel | None = None
 
     def __post_init__(self) -> None:

@@ -37,8 +37,14 @@ _GIVEN = ("Anna", "Ben", "Chloé", "David", "Elif", "Farid", "Grace", "Hiro", "I
 _FAMILY = ("Meyer", "Novak", "O'Neil", "Patel", "Quinn", "Rossi", "Schmidt", "Tanaka", "Umar", "Varga")
 _STREETS = ("Main Street", "Birch Lane", "Station Road", "Hauptstraße", "Mill Way", "Church Row")
 _ISO = {"USA": "US", "DEU": "DE", "GBR": "GB"}
-# Keys that break naive URL building: a leading space and an apostrophe (both seen in real tenants).
-SPECIAL_VENDORS = ((" RFI-TEST-001", "RFI test vendor"), ("O'Brien Supplies", "O'Brien Supplies Ltd."))
+# Keys that break naive URL building: a leading space and an apostrophe (both seen in real tenants); and a
+# key with a "*", which F&O's eq reads as a wildcard that cannot be escaped: 'ACME*1' also finds ACME-TOOLS-1.
+SPECIAL_VENDORS = (
+    (" RFI-TEST-001", "RFI test vendor"),
+    ("O'Brien Supplies", "O'Brien Supplies Ltd."),
+    ("ACME*1", "Acme Star One Ltd."),
+    ("ACME-TOOLS-1", "Acme Tools One"),
+)
 PERSON_SHARE = 0.1
 
 
@@ -147,6 +153,29 @@ def _contact(rng: np.random.Generator, person: np.ndarray, names: np.ndarray, do
     }
 
 
+def _shared_fields(c: Columns, me: Columns, ct: Columns) -> Columns:
+    """The fields VendorsV2 and CustomersV3 both have under the same names: the primary address and the
+    person's details."""
+    return {
+        "dataAreaId": c["dataAreaId"],
+        "AddressCountryRegionId": c["country"],
+        "AddressCountryRegionISOCode": c["iso"],
+        "AddressCity": c["city"],
+        "AddressStreet": ct["street"],
+        "AddressStreetNumber": ct["street_number"],
+        "AddressZipCode": ct["zip"],
+        "PersonFirstName": me["given"],
+        "PersonMiddleName": me["middle"],
+        "PersonLastName": me["family"],
+        "PersonInitials": me["initials"],
+        "PersonGender": me["gender"],
+        "PersonMaritalStatus": me["marital"],
+        "PersonChildrenNames": me["children"],
+        "PersonHobbies": me["hobbies"],
+        "BirthPlace": me["birth_place"],
+    }
+
+
 def vendors(cfg: SandboxConfig, company: str) -> Columns:
     parties = vendor_master(cfg, company)
     n = len(parties)
@@ -155,7 +184,7 @@ def vendors(cfg: SandboxConfig, company: str) -> Columns:
     me = _personal(rng, c["person"], c["name"])
     ct = _contact(rng, c["person"], c["name"], "vendor.example")
     return {
-        "dataAreaId": c["dataAreaId"],
+        **_shared_fields(c, me, ct),
         "VendorAccountNumber": obj([p.account for p in parties]),
         "VendorPartyType": np.where(c["person"], "Person", "Organization").astype(object),
         "VendorOrganizationName": np.where(c["person"], "", c["name"]).astype(object),
@@ -166,27 +195,12 @@ def vendors(cfg: SandboxConfig, company: str) -> Columns:
         "CreditLimit": c["credit"],
         "DefaultLedgerDimensionDisplayValue": c["dims"],
         "DefaultPaymentTermsName": c["terms"],
-        "AddressCountryRegionId": c["country"],
-        "AddressCountryRegionISOCode": c["iso"],
-        "AddressCity": c["city"],
-        "AddressStreet": ct["street"],
-        "AddressStreetNumber": ct["street_number"],
-        "AddressZipCode": ct["zip"],
         "PrimaryEmailAddress": ct["email"],
         "PrimaryPhoneNumber": ct["phone"],
         "TaxExemptNumber": with_empty(rng, ids("TX{:07d}", n), 0.3, 0.3),
-        "PersonFirstName": me["given"],
-        "PersonMiddleName": me["middle"],
-        "PersonLastName": me["family"],
-        "PersonInitials": me["initials"],
         "PersonBirthDay": me["birth_day"],
         "PersonBirthMonth": me["birth_month"],
         "PersonBirthYear": me["birth_year"],
-        "PersonGender": me["gender"],
-        "PersonMaritalStatus": me["marital"],
-        "PersonChildrenNames": me["children"],
-        "PersonHobbies": me["hobbies"],
-        "BirthPlace": me["birth_place"],
         "NationalRegistryNumberId": me["registry_id"],
     }
 
@@ -199,7 +213,7 @@ def customers(cfg: SandboxConfig, company: str) -> Columns:
     me = _personal(rng, c["person"], c["name"])
     ct = _contact(rng, c["person"], c["name"], "customer.example")
     return {
-        "dataAreaId": c["dataAreaId"],
+        **_shared_fields(c, me, ct),
         "CustomerAccount": obj([p.account for p in parties]),
         "PartyType": np.where(c["person"], "Person", "Organization").astype(object),
         "OrganizationName": np.where(c["person"], "", c["name"]).astype(object),
@@ -210,12 +224,6 @@ def customers(cfg: SandboxConfig, company: str) -> Columns:
         "CreditLimitIsMandatory": pick(rng, ("No", "Yes"), n, (0.9, 0.1)),
         "PaymentTerms": c["terms"],
         "OnHoldStatus": c["hold"],
-        "AddressCountryRegionId": c["country"],
-        "AddressCountryRegionISOCode": c["iso"],
-        "AddressCity": c["city"],
-        "AddressStreet": ct["street"],
-        "AddressStreetNumber": ct["street_number"],
-        "AddressZipCode": ct["zip"],
         "DeliveryAddressStreet": ct["street"].copy(),
         "DeliveryAddressCity": c["city"].copy(),
         "DeliveryAddressZipCode": ct["zip"].copy(),
@@ -225,14 +233,5 @@ def customers(cfg: SandboxConfig, company: str) -> Columns:
         "PrimaryContactEmail": ct["email"],
         "PrimaryContactPhone": ct["phone"],
         "ReceiptEmail": np.where(c["person"], ct["email"], "").astype(object),
-        "PersonFirstName": me["given"],
-        "PersonMiddleName": me["middle"],
-        "PersonLastName": me["family"],
-        "PersonInitials": me["initials"],
-        "PersonGender": me["gender"],
-        "PersonMaritalStatus": me["marital"],
-        "PersonChildrenNames": me["children"],
-        "PersonHobbies": me["hobbies"],
-        "BirthPlace": me["birth_place"],
         "NationalRegistryNumber": me["registry_id"],
     }

@@ -128,7 +128,7 @@ class ODataService:
         start = query.skip
         limit = total if query.top is None else min(total, query.skip + query.top)
         end = min(limit, start + self.page_size)
-        if result.ties is None or not self.cfg.unstable_order:
+        if result.stable or not self.cfg.unstable_order:
             body = self._pages.get_or(
                 (entity_set, version, query.params),
                 lambda: self._page(entity_set, query, result.rows, start, end, limit),

@@ -36,13 +36,14 @@ def order(
 @dataclass(frozen=True)
 class Ordered:
     rows: np.ndarray  # positions ordered by $orderby, ties in key order
-    ties: np.ndarray | None  # tie group of each position (ascending), None when the order is total
+    stable: bool  # the $orderby is unique over the rows: every request sees this order
+    ties: np.ndarray | None = None  # tie group of each position (ascending); None without $orderby: one group
 
     def for_request(self, rng: np.random.Generator | None) -> np.ndarray:
         """The order one request sees: ties shuffled by ``rng`` (None: the stable key order)."""
-        if rng is None or self.ties is None:
+        if rng is None or self.stable:
             return self.rows
-        if not self.ties[-1]:  # one group: no $orderby at all
+        if self.ties is None:
             return rng.permutation(self.rows)
         return self.rows[np.lexsort((rng.random(len(self.rows)), self.ties))]
 
@@ -52,9 +53,9 @@ def ordered(
 ) -> Ordered:
     """``rows`` ordered by ``by``, and which of them tie (have equal values in every ``by`` field)."""
     if len(rows) < 2:
-        return Ordered(rows, None)
+        return Ordered(rows, stable=True)
     if not by:
-        return Ordered(rows, np.zeros(len(rows), dtype=np.int64))
+        return Ordered(rows, stable=False)
     codes = [sort_codes(fields[name], columns[name][rows]) for name, _ in by]
     keys = [-c if descending else c for c, (_, descending) in zip(codes, by)]
     positions = np.lexsort(keys[::-1])
@@ -63,5 +64,5 @@ def ordered(
         sorted_key = key[positions]
         new_group[1:] |= sorted_key[1:] != sorted_key[:-1]
     if new_group[1:].all():
-        return Ordered(rows[positions], None)
-    return Ordered(rows[positions], np.cumsum(new_group))
+        return Ordered(rows[positions], stable=True)
+    return Ordered(rows[positions], stable=False, ties=np.cumsum(new_group))

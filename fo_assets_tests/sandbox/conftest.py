@@ -57,6 +57,20 @@ def msal_app(sb: Sandbox, **overrides: str) -> msal.ConfidentialClientApplicatio
     )
 
 
+def token_from_exports(env: dict[str, str]) -> str:
+    """A token for a sandbox known only by the variables ``serve`` exported (another process)."""
+    session = requests.Session()
+    session.trust_env, session.verify = False, env["FO_CA_BUNDLE"]
+    app = msal.ConfidentialClientApplication(
+        env["FO_CLIENT_ID"],
+        client_credential=env["FO_CLIENT_SECRET"],
+        authority=f"{env['FO_AUTHORITY_HOST']}/{env['FO_TENANT_ID']}",
+        instance_discovery=False,
+        http_client=session,
+    )
+    return app.acquire_token_for_client([f"{env['FO_BASE_URL']}/.default"])["access_token"]
+
+
 def token_for(sb: Sandbox) -> str:
     result = msal_app(sb).acquire_token_for_client([f"{sb.base_url}/.default"])
     assert "access_token" in result, result

@@ -23,26 +23,13 @@ import time
 from pathlib import Path
 
 import httpx
-import msal
-import requests
 
 from fo_assets.sandbox.cli import read_exports
 
+from .conftest import token_from_exports
+
 LINES = "GeneralJournalAccountEntryBiEntities"
 _NEXT = re.compile(rb'"@odata.nextLink":"([^"]+)"}$')
-
-
-def _token(env: dict[str, str]) -> str:
-    session = requests.Session()
-    session.trust_env, session.verify = False, env["FO_CA_BUNDLE"]
-    app = msal.ConfidentialClientApplication(
-        env["FO_CLIENT_ID"],
-        client_credential=env["FO_CLIENT_SECRET"],
-        authority=f"{env['FO_AUTHORITY_HOST']}/{env['FO_TENANT_ID']}",
-        instance_discovery=False,
-        http_client=session,
-    )
-    return app.acquire_token_for_client([f"{env['FO_BASE_URL']}/.default"])["access_token"]
 
 
 def measure(scale: float, days: int = 30, *, ordered: bool = True) -> list[tuple[str, int, float]]:
@@ -59,7 +46,7 @@ def measure(scale: float, days: int = 30, *, ordered: bool = True) -> list[tuple
             env = read_exports(server.stdout)
             verify = ssl.create_default_context(cafile=env["FO_CA_BUNDLE"])
             order = "&$orderby=SourceKey" if ordered else ""
-            headers = {"Authorization": f"Bearer {_token(env)}"}
+            headers = {"Authorization": f"Bearer {token_from_exports(env)}"}
             results = []
             with httpx.Client(verify=verify, trust_env=False, timeout=600, headers=headers) as client:
                 for label in ("cold", "warm"):

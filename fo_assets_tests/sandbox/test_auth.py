@@ -57,23 +57,27 @@ def test_missing_or_unknown_token_gets_401(shared_sandbox: Sandbox, token: str |
     assert response.json()["error"]["innererror"]["internalexception"]["message"]
 
 
-def test_expired_token_gets_401() -> None:
-    with Sandbox(small_config(token_lifetime_s=1)) as sb:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": sb.cfg.client_id,
-            "client_secret": sb.cfg.client_secret,
-            "scope": f"{sb.base_url}/.default",
-        }
-        with client_for(sb) as anonymous:
-            token = anonymous.post(f"/{sb.cfg.tenant_id}/oauth2/v2.0/token", data=form).json()
-        assert token["expires_in"] == 1
-        with client_for(sb, token["access_token"]) as client:
+def test_short_lived_tokens_expire_with_fos_401() -> None:
+    """Tokens of a few seconds work until they expire; then 401 with F&O's WWW-Authenticate, and msal (which
+    treats a token with under 5 minutes left as expired) fetches a new one."""
+    with Sandbox(small_config(token_lifetime_s=2)) as sb:
+        app = msal_app(sb)
+        scope = [f"{sb.base_url}/.default"]
+        first = app.acquire_token_for_client(scope)
+        assert first["expires_in"] == 2
+        with client_for(sb, first["access_token"]) as client:
             assert client.get("/data/MainAccounts").status_code == 200
-            time.sleep(1.1)
+            time.sleep(2.1)
             response = client.get("/data/MainAccounts")
         assert response.status_code == 401
         assert "expired" in response.json()["error"]["innererror"]["internalexception"]["message"]
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith(f'Bearer authorization_uri="{sb.base_url}/{sb.cfg.tenant_id}/oauth2/authorize"')
+        assert 'error="invalid_token"' in challenge
+        second = app.acquire_token_for_client(scope)
+        assert second["access_token"] != first["access_token"] and second["token_source"] == "identity_provider"
+        with client_for(sb, second["access_token"]) as client:
+            assert client.get("/data/MainAccounts").status_code == 200
 
 
 def test_revocation_makes_msals_cached_token_fail(sandbox: Sandbox) -> None:

@@ -79,7 +79,7 @@ def test_fields_nobody_set_show_what_fo_shows(shared_sandbox: Sandbox) -> None:
 def test_awkward_values_are_present(shared_sandbox: Sandbox) -> None:
     tenant = shared_sandbox.tenant
     vendors = {r["VendorAccountNumber"] for r in tenant.rows("VendorsV2", "usmf")}
-    assert {" RFI-TEST-001", "O'Brien Supplies"} <= vendors
+    assert {" RFI-TEST-001", "O'Brien Supplies", "ACME*1", "ACME-TOOLS-1"} <= vendors
     assert "General Chart" in {r["ChartOfAccounts"] for r in tenant.rows("MainAccounts")}
     ledger = {r["LedgerAccount"] for r in tenant.rows("GeneralJournalAccountEntryBiEntities")}
     assert "605140--022-" in ledger and "605140-DAT\\-0000000002--" in ledger
@@ -250,7 +250,7 @@ def test_generated_sizes_follow_the_scale(shared_sandbox: Sandbox) -> None:
     assert len(tenant.rows("PurchaseOrderHeadersV2", "usmf")) == recent_pos + max(2, recent_pos // 10)
     assert len(tenant.rows("VendInvoiceJourBiEntities", "usmf")) == round(20 * cfg.scale) * cfg.days + 2
     assert len(tenant.rows("VendorInvoiceHeaders", "usmf")) == max(1, round(4 * cfg.scale)) * cfg.days + 2
-    assert len(tenant.rows("VendorsV2", "usmf")) == round(50 * cfg.scale) + 2  # + the two awkward keys
+    assert len(tenant.rows("VendorsV2", "usmf")) == round(50 * cfg.scale) + 4  # + the four awkward keys
     assert len(tenant.rows("ProductsV2")) == round(200 * cfg.scale)
     assert len(tenant.rows("Ledgers")) == per_company
     assert 95 <= len(tenant.rows("MainAccounts")) <= 110

@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fo_assets.sandbox import Sandbox
+from fo_assets.sandbox.filters import count_nodes, parse_filter
 from fo_assets.sandbox.query import matching_rows, parse_query
 from fo_assets.sandbox.schema import FieldDef
 
-from .conftest import NS, read_all, without_etag
+from .conftest import NS, client_for, read_all, small_config, token_for, without_etag
 
 Predicate = Callable[[dict[str, Any]], bool]
 ENTITIES = (
@@ -211,6 +212,7 @@ def test_documented_filter_forms(
         ("usmf-v0000*", lambda v: v.lower().startswith("usmf-v0000")),  # a prefix, any case
         ("*supplies*", lambda v: "supplies" in v.lower()),  # anywhere
         ("O''Brien*", lambda v: v.startswith("O'Brien")),
+        ("ACME*1", lambda v: v in ("ACME*1", "ACME-TOOLS-1")),  # a key holding a *: no way to match it alone
         ("*-V0000?", lambda v: False),  # only * is a wildcard: ? is itself
     ],
 )
@@ -223,3 +225,118 @@ def test_a_star_inside_eq_is_a_wildcard(
         rows, _ = read_all(shared_client, "/data/VendorsV2", params)
         truth = [r for r in shared_sandbox.tenant.rows("VendorsV2") if expected(r["VendorAccountNumber"]) == want]
         assert [r["VendorAccountNumber"] for r in rows] == [r["VendorAccountNumber"] for r in truth]
+
+
+def _key_chain(terms: int) -> str:
+    return " or ".join(f"VendorAccountNumber eq 'USMF-V{i:05d}'" for i in range(1, terms + 1))
+
+
+NODE_LIMIT = (
+    "The node count limit of '100' has been exceeded. To increase the limit, set the 'MaxNodeCount' property "
+    "on EnableQueryAttribute or ODataValidationSettings."
+)
+
+
+def test_a_filter_over_the_node_limit_is_refused_as_fo_refuses_it(shared_client: httpx.Client) -> None:
+    """ASP.NET OData counts four nodes per comparison and one per and/or: 20 key terms are 99 nodes,
+    21 are 104 (over MaxNodeCount, 100 by default)."""
+    assert shared_client.get("/data/VendorsV2", params={"$filter": _key_chain(20)}).status_code == 200
+    for text in (_key_chain(21), f"dataAreaId eq 'usmf' and ({_key_chain(20)})"):
+        response = shared_client.get("/data/VendorsV2", params={"$filter": text})
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["message"] == "An error has occurred."
+        assert error["innererror"]["internalexception"]["message"] == NODE_LIMIT
+        counted = shared_client.get("/data/VendorsV2/$count", params={"$filter": text})
+        assert counted.status_code == 400  # the count is validated the same way
+    # unknown properties are found before the nodes are counted, as in binding
+    response = shared_client.get("/data/VendorsV2", params={"$filter": _key_chain(30) + " or Nope eq 1"})
+    innermost = response.json()["error"]["innererror"]["internalexception"]["message"]
+    assert "Could not find a property named 'Nope'" in innermost
+
+
+@pytest.mark.parametrize(("limit", "terms", "status"), [(None, 400, 200), (10, 2, 200), (10, 3, 400)])
+def test_the_node_limit_is_configurable(limit: int | None, terms: int, status: int) -> None:
+    with Sandbox(small_config(max_filter_nodes=limit)) as sb, client_for(sb, token_for(sb)) as client:
+        response = client.get("/data/VendorsV2", params={"$filter": _key_chain(terms)})
+        assert response.status_code == status
+        if status == 400:
+            assert "node count limit of '10'" in response.text
+
+
+def test_count_nodes_follows_the_validator() -> None:
+    fields = {
+        "A": FieldDef("A", "Edm.String", True, "String", True),
+        "N": FieldDef("N", "Edm.Int64", False, "Int64", True),
+    }
+    assert count_nodes(parse_filter("A eq 'x'"), fields, "T") == 4
+    assert count_nodes(parse_filter("A eq 'x' and not (N gt 3)"), fields, "T") == 4 + 1 + 1 + 4
+    assert count_nodes(parse_filter(" or ".join(["A eq 'x'"] * 500)), fields, "T") == 5 * 500 - 1  # no recursion limit
+
+
+HEADERS = "GeneralJournalEntryBiEntities"
+
+
+def _days(client: httpx.Client, text: str, field: str = "AccountingDate") -> set[str]:
+    rows, _ = read_all(client, f"/data/{HEADERS}", {"$filter": text, "$orderby": "SourceKey"})
+    return {r[field][:10] for r in rows}
+
+
+def test_date_fields_compare_by_date_in_the_servers_zone(shared_sandbox: Sandbox, shared_client: httpx.Client) -> None:
+    """X++ Date fields against a date-time literal: the literal becomes a date in a zone that is not UTC
+    (UTC-08:00 by default), so midnight-UTC bounds select the day before and noon-UTC bounds the right day."""
+    at_midnight = "AccountingDate ge 2026-06-13T00:00:00Z and AccountingDate lt 2026-06-14T00:00:00Z"
+    at_noon = "AccountingDate ge 2026-06-13T12:00:00Z and AccountingDate lt 2026-06-14T12:00:00Z"
+    assert _days(shared_client, at_midnight) == {"2026-06-12"}
+    assert _days(shared_client, at_noon) == {"2026-06-13"}
+    assert _days(shared_client, "AccountingDate eq 2026-06-13T12:00:00Z") == {"2026-06-13"}
+    assert _days(shared_client, "AccountingDate eq 2026-06-13T00:00:00Z") == {"2026-06-12"}
+    truth = {r["AccountingDate"][:10] for r in shared_sandbox.tenant.rows(HEADERS)}
+    assert {"2026-06-12", "2026-06-13"} <= truth
+
+
+def test_instant_fields_compare_as_instants(shared_sandbox: Sandbox, shared_client: httpx.Client) -> None:
+    text = "CreatedOn ge 2026-06-13T00:00:00Z and CreatedOn lt 2026-06-14T00:00:00Z"
+    rows, _ = read_all(shared_client, f"/data/{HEADERS}", {"$filter": text, "$orderby": "SourceKey"})
+    truth = [r for r in shared_sandbox.tenant.rows(HEADERS) if r["CreatedOn"].startswith("2026-06-13")]
+    assert truth and without_etag(rows) == sorted(truth, key=lambda r: r["SourceKey"])
+
+
+@pytest.mark.parametrize(("offset", "midnight_day"), [("+00:00", "2026-06-13"), ("+09:00", "2026-06-13")])
+def test_the_date_zone_is_configurable(offset: str, midnight_day: str) -> None:
+    config = small_config(date_filter_utc_offset=offset)
+    with Sandbox(config) as sb, client_for(sb, token_for(sb)) as client:
+        text = "AccountingDate ge 2026-06-13T00:00:00Z and AccountingDate lt 2026-06-14T00:00:00Z"
+        assert _days(client, text) == {midnight_day}
+        assert _days(client, "AccountingDate eq 2026-06-13T12:00:00Z") == {"2026-06-13"}
+
+
+def _companies(client: httpx.Client, entity_set: str, field: str, params: dict[str, str]) -> set[str]:
+    rows, _ = read_all(client, f"/data/{entity_set}", {"$select": field, **params})
+    return {r[field] for r in rows}
+
+
+def test_bi_entities_and_ledgers_answer_companies_upper_case(shared_client: httpx.Client) -> None:
+    """Their company values come back upper case, while filters match them ignoring case (SQL collation)."""
+    cross = {"cross-company": "true"}
+    assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", cross) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "VendInvoiceTransBiEntities", "SysDataAreaId", cross) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "GeneralJournalEntryBiEntities", "SubledgerVoucherDataAreaId", {}) == {
+        "USMF", "DEMF", "GBSI"
+    }  # fmt: skip
+    assert _companies(shared_client, "Ledgers", "LegalEntityId", {}) == {"USMF", "DEMF", "GBSI"}
+    assert _companies(shared_client, "VendorsV2", "dataAreaId", cross) == {"usmf", "demf", "gbsi"}  # not BI
+    # the default company without cross-company, and filters in either case
+    assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", {}) == {"USMF"}
+    for literal in ("demf", "DEMF", "Demf"):
+        params = {**cross, "$filter": f"dataAreaId eq '{literal}'"}
+        assert _companies(shared_client, "VendInvoiceJourBiEntities", "dataAreaId", params) == {"DEMF"}
+        params = {"$filter": f"LegalEntityId eq '{literal}'"}
+        assert _companies(shared_client, "Ledgers", "LegalEntityId", params) == {"DEMF"}
+
+
+def test_the_company_case_is_configurable() -> None:
+    with Sandbox(small_config(upper_case_bi_companies=False)) as sb, client_for(sb, token_for(sb)) as client:
+        cross = {"cross-company": "true"}
+        assert _companies(client, "VendInvoiceJourBiEntities", "dataAreaId", cross) == {"usmf", "demf", "gbsi"}
+        assert _companies(client, "Ledgers", "LegalEntityId", {}) == {"usmf", "demf", "gbsi"}
