@@ -23,10 +23,12 @@ from fo_assets.dynamics.schema import FieldInfo
 # holding '&', '#', '+' or '%' cannot end the option or change its meaning.
 _SAFE = "'(),:*/"
 MAX_FILTER_CHARS = 2_000
-# ASP.NET OData refuses a $filter of more than MaxNodeCount nodes (100 by default): each comparison is
-# three nodes (operator, property, literal) and each and/or/not one more. Kept a little under the limit.
+# ASP.NET OData refuses a $filter of more than MaxNodeCount nodes (100 by default): its validator counts
+# four per comparison (operator, property, the range variable ``$it`` the property is read from, literal)
+# and one per and/or/not (docs/fo-odata.md, "Filter size"). Kept under the limit by the conversion nodes
+# the binder may add.
 MAX_FILTER_NODES = 90
-COMPARISON_NODES = 3
+COMPARISON_NODES = 4
 
 
 def encoded(text: str) -> str:

@@ -74,7 +74,7 @@ def test_states_and_alternatives():
     )
     assert query.any_of("a eq 1", None, "b eq 2 and c eq 3") == "(a eq 1) or (b eq 2 and c eq 3)"
     assert query.any_of(None, "a eq 1") == "a eq 1"
-    assert query.nodes("dataAreaId eq 'usmf' and (a eq 1 or b eq 2)") == 3 * 3 + 2
+    assert query.nodes("dataAreaId eq 'usmf' and (a eq 1 or b eq 2)") == 3 * 4 + 2
 
 
 @given(st.dates(dt.date(2000, 1, 1), dt.date(2030, 1, 1)), st.integers(1, 800), st.integers(1, 60))

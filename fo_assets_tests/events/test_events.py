@@ -160,10 +160,16 @@ def test_malformed_json_is_its_own_error() -> None:
         intake(b'{"BusinessEventId": ')
 
 
-def test_vendor_invoice_event_targets_headers_by_vendor_and_invoice() -> None:
+def test_vendor_invoice_event_targets_the_posted_invoice_by_vendor_and_invoice() -> None:
+    # The event's VendorAccount/InvoiceNumber naming: the posted journal's order account and invoice id.
     event = parse_payload(invoice_posted("US-101", "INV-7"))
     assert targets(event) == [
-        Target("VendorInvoiceHeaders", "usmf", (("VendorAccount", "US-101"), ("InvoiceNumber", "INV-7")))
+        Target("VendInvoiceJourBiEntities", "usmf", (("OrderAccount", "US-101"), ("InvoiceId", "INV-7")))
+    ]
+    # The InvoiceAccount/InvoiceId naming is taken first when the payload carries it.
+    payload = {**invoice_posted("US-101", "INV-7"), "InvoiceAccount": "US-102", "InvoiceId": "INV-7"}
+    assert targets(parse_payload(payload)) == [
+        Target("VendInvoiceJourBiEntities", "usmf", (("InvoiceAccount", "US-102"), ("InvoiceId", "INV-7")))
     ]
 
 
@@ -181,7 +187,7 @@ def test_missing_lookup_field_names_event_type_and_field() -> None:
         targets(event)
     message = str(caught.value)
     assert event.event_id in message and "VendorInvoicePostedBusinessEvent" in message
-    assert "InvoiceNumber" in message and "VendorInvoiceHeaders" in message
+    assert "InvoiceNumber" in message and "VendInvoiceJourBiEntities" in message
     # The receiver refuses such a post instead of storing an event the sensor cannot use.
     with pytest.raises(EventFormatError, match="InvoiceNumber"):
         intake(json.dumps(payload))

@@ -210,7 +210,7 @@ def test_receiver_over_https_stores_in_postgres_and_the_sensor_requests_the_refr
     config = request.run_config["ops"]["refresh_records"]["config"]
     assert config["event_ids"] == [order["EventId"], invoice["EventId"].upper()]
     assert {(t["entity_set"], t["company"]) for t in config["targets"]} == {
-        ("PurchaseOrderHeadersV2", "usmf"), ("VendorInvoiceHeaders", "usmf")}
+        ("PurchaseOrderHeadersV2", "usmf"), ("VendInvoiceJourBiEntities", "usmf")}
     assert dg.validate_run_config(defs.resolve_job_def("fo_targeted_refresh"), request.run_config)
     assert not _tick(defs, instance, result.cursor).run_requests
     assert not settings.inbox_path.exists()
