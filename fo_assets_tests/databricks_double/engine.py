@@ -77,6 +77,9 @@ class Engine:
         self.lock = threading.RLock()
         self.catalogs: dict[str, str] = {}
         self.logs: dict[TableName, DeltaLog] = {}
+        # Guards the logs alone, so a statement starting reads the versions at once while another one runs
+        # (under ``lock``), as a warehouse accepts a statement while others execute.
+        self._logs_lock = threading.Lock()
         self.maintenance: list[tuple[str, str]] = []
         self.vacuums: list[tuple[str, float]] = []  # (table, hours of history kept) of every VACUUM
         self.renderer = Renderer(self.alias, self.volume_files)
@@ -122,22 +125,24 @@ class Engine:
     def log(self, catalog: str, schema: str, table: str) -> DeltaLog:
         """The table's properties and commits; the table must exist."""
         self.require_table(catalog, schema, table)
-        return self.logs.setdefault(_key(catalog, schema, table), DeltaLog())
+        with self._logs_lock:
+            return self.logs.setdefault(_key(catalog, schema, table), DeltaLog())
 
     def snapshot(self) -> dict[TableName, int]:
         """The version of every table now: what a statement starting now reads."""
-        with self.lock:
+        with self._logs_lock:
             return {name: log.version for name, log in self.logs.items()}
 
     def commit(self, name: TableName, operation: str, read: dict[TableName, int] | None,
                changes_metadata: bool = False) -> None:
         """Commit a write to ``name`` on top of the version the statement read (see ``delta_log``)."""
         log = self.log(*name)
-        if self._interloper:
-            log.commits.append(Commit(log.version + 1, self._interloper))
-            self._interloper = None
-        version = log.version if read is None else read.get(_key(*name), 0)
-        log.commit(version, operation, changes_metadata)
+        with self._logs_lock:
+            if self._interloper:
+                log.commits.append(Commit(log.version + 1, self._interloper))
+                self._interloper = None
+            version = log.version if read is None else read.get(_key(*name), 0)
+            log.commit(version, operation, changes_metadata)
 
     def require_table(self, catalog: str, schema: str, table: str) -> str:
         if not self.table_columns(catalog, schema, table):
@@ -306,7 +311,8 @@ class Engine:
         log = DeltaLog(properties)
         check_column_names([column for column, _ in columns], log)
         self.con.execute(f"CREATE TABLE {self.table_ref(*name)} ({', '.join(d for _, d in columns)})")
-        self.logs[name] = log
+        with self._logs_lock:
+            self.logs[name] = log
         return Result()
 
     def _alter_table(self, cursor: Cursor, read: dict[TableName, int] | None) -> Result:
