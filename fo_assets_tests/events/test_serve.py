@@ -23,13 +23,13 @@ _SERVE = (
 def test_serve_logs_every_request_without_the_secret(tmp_path: Path) -> None:
     inbox_path = tmp_path / "events" / "inbox.sqlite3"
     command = [sys.executable, "-c", _SERVE, str(inbox_path)]
-    with serving_process(command, {**os.environ, "TEST_EVENTS_SECRET": SECRET}) as (url, output):
-        with httpx.Client(base_url=url) as client:
+    with serving_process(command, {**os.environ, "TEST_EVENTS_SECRET": SECRET}) as served:
+        with httpx.Client(base_url=served.url) as client:
             assert client.post("/events", params={"code": SECRET}, content=REAL_PO_CONFIRMED).status_code == 202
             assert client.post("/events", params={"code": f"{SECRET}-wrong"}, content=b"{}").status_code == 401
             not_json = client.post("/events", headers={SECRET_HEADER: SECRET}, content=str(po_confirmed()))
             assert not_json.status_code == 400  # a Python repr is not JSON
-    log = "".join(output)
+    log = served.log
     assert SECRET not in log
     assert log.count('"POST /events?code=*** HTTP/1.1" 202') == 1, log
     assert log.count('"POST /events?code=*** HTTP/1.1" 401') == 1, log
