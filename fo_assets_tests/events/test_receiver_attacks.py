@@ -35,11 +35,10 @@ import pytest
 
 from fo_assets.definitions import build_definitions
 from fo_assets.inbox import open_inbox
-from fo_assets.sandbox.httpserver import HttpsServer, Request, Response
-from fo_assets.sandbox.tls import ensure_tls
 from fo_assets.settings import load_settings
 from fo_assets_tests.deploy.postgres import Postgres
 from fo_assets_tests.events.support import SECRET, VALIDATION_EVENT, Backend, Served, po_confirmed, serving_process
+from fo_assets_tests.test_alerts import webhook  # noqa: F401  (the team's webhook on loopback, a fixture)
 
 RECEIVER = [sys.executable, "-m", "fo_assets.cli", "events", "serve", "--host", "127.0.0.1", "--port", "0"]
 ATTACKER, FO = "127.0.0.2", "127.0.0.1"
@@ -403,25 +402,6 @@ def test_processed_events_are_pruned_after_the_retention(home: dict[str, str], m
     assert stored_ids(home) == [fresh["EventId"]]  # the three processed ones older than 7 days are gone
 
 
-@pytest.fixture
-def webhook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[dict]]]:
-    """The team's incoming webhook on loopback, over HTTPS trusted through SSL_CERT_FILE."""
-    received: list[dict] = []
-
-    async def handle(request: Request) -> Response:
-        received.append(json.loads(request.body))
-        return Response(200, b"ok", "text/plain")
-
-    tls = ensure_tls(tmp_path / "tls")
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = HttpsServer(handle, tls.server_context(), sock)
-    server.start()
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls.ca_path))
-    yield f"https://127.0.0.1:{sock.getsockname()[1]}/hooks/fo", received
-    server.stop()
-    sock.close()
-
-
 def test_a_backlog_older_than_the_alert_age_is_posted_to_the_webhook_once(
     home: dict[str, str], webhook: tuple[str, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -435,7 +415,7 @@ def test_a_backlog_older_than_the_alert_age_is_posted_to_the_webhook_once(
     alerts_after_first = list(received)
     second = tick(settings, first.cursor, monkeypatch, last_tick=time.time())
     third = tick(settings, second.cursor, monkeypatch, last_tick=time.time())
-    assert len(alerts_after_first) == 1 and "backlog" in alerts_after_first[0]["text"]
+    assert len(alerts_after_first) == 1 and "backlog" in alerts_after_first[0]["body"]["text"]
     assert len(received) == 1  # still overdue at the next tick: not posted again
     assert run_config(third) is None or len(run_config(third)["event_ids"]) < 2_000
 
