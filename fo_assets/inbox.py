@@ -200,8 +200,12 @@ class SqliteInbox(Inbox):
         self.location = str(self.path)
         _private_folders(self.path.parent)
         # Created 0600 before SQLite opens it (its -wal and -shm files take the database file's mode).
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(self.path, 0o600)  # a file an older version made 0644
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, 0o600)  # also a file an older version made 0644
+        finally:
+            os.close(fd)
         with self._connect() as conn:
             # journal_mode=WAL is stored in the file: set once here, it holds for every connection.
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]

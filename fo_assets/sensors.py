@@ -10,13 +10,13 @@ import httpx
 from dagster_shared.error import SerializableErrorInfo
 
 from fo_assets.dynamics.events import EventFormatError, Target, collapse, refuse_wildcards, shown, targets
-from fo_assets.inbox import Page, open_inbox
+from fo_assets.inbox import STORAGE_ERRORS, Inbox, Page, open_inbox
 from fo_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from fo_assets.settings import Settings, load_settings
 
 # Events read per tick, all coalesced into one run (each record looked up once however many events name it).
-# More than one client may send per tick at the receiver's default rate (50 a second, a 500-event burst:
-# 2,000 in 30 s), so a flood from one client cannot build a backlog that delays a real event past a tick.
+# More than one client can send in a tick at the receiver's default rate (a 500-event burst, then 50 a
+# second: 2,000 in 30 s), so a flood from one client cannot build a backlog that delays a real event.
 MAX_EVENTS_PER_TICK = 2_000
 
 
@@ -42,11 +42,7 @@ def build_events_sensor(job: dg.JobDefinition, config_file: str | None = None) -
         with open_inbox(settings) as inbox:
             page = inbox.read_page(int(context.cursor or 0), MAX_EVENTS_PER_TICK)
             waiting_since = inbox.backlog_since(page.cursor)
-            # What the cursor has passed is done with; kept a while for F&O's resends to be recognised.
-            cutoff = now - dt.timedelta(days=settings.receiver.retention_days)
-            pruned = inbox.prune(page.cursor, cutoff)
-        if pruned:
-            context.log.info(f"pruned {pruned} processed event(s) received before {cutoff:%Y-%m-%d %H:%M} UTC")
+            _prune(context, inbox, page.cursor, now - dt.timedelta(days=settings.receiver.retention_days))
         _watch_backlog(context, settings, waiting_since, now)
         for bad in page.quarantined:
             context.log.warning(f"quarantined inbox row seq {bad.seq} (EventId {shown(bad.event_id)}): "
@@ -73,6 +69,18 @@ def build_events_sensor(job: dg.JobDefinition, config_file: str | None = None) -
         )
 
     return business_events
+
+
+def _prune(context: dg.SensorEvaluationContext, inbox: Inbox, cursor: int, cutoff: dt.datetime) -> None:
+    """What the cursor has passed is done with; kept a while so that F&O's resends are still recognised. A
+    failure (a role without DELETE) is logged, never a failed tick: the events still run."""
+    try:
+        pruned = inbox.prune(cursor, cutoff)
+    except STORAGE_ERRORS as exc:
+        context.log.warning(f"could not prune processed events from the inbox (the role needs DELETE): {exc}")
+        return
+    if pruned:
+        context.log.info(f"pruned {pruned} processed event(s) received before {cutoff:%Y-%m-%d %H:%M} UTC")
 
 
 def _nothing_to_run(page: Page) -> str:

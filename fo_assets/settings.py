@@ -411,10 +411,11 @@ def _receiver_settings(env: Mapping[str, str]) -> ReceiverSettings:
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """IP addresses and networks, as uvicorn's proxy-header check reads them (it takes anything else as a name)."""
     parts = tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
     for part in parts:
         try:
-            ipaddress.ip_network(part, strict=False)
+            ipaddress.ip_network(part) if "/" in part else ipaddress.ip_address(part)
         except ValueError:
             raise ConfigError(f"{name} has {part!r}: give IP addresses or networks, e.g. 10.0.0.5,10.1.0.0/16") from None
     return parts

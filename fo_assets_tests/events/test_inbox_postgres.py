@@ -333,3 +333,28 @@ def test_an_unreachable_server_fails_fast_and_one_that_never_answers_within_the_
             PostgresInbox(_dsn(postgres, port=silent.getsockname()[1]), Secret(postgres.password),
                           connect_timeout_s=2)
         assert time.monotonic() - started < 10
+
+
+def test_the_sensor_still_runs_events_when_its_role_may_not_prune(
+    pg_backend: Backend, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role granted what an earlier version needed (no DELETE): pruning is logged as failed, events still run."""
+    schema = pg_backend.env["FO_INBOX_SCHEMA"]
+    pg_backend.open()
+    role, password = f"inbox_old_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    admin = postgres.connect()
+    try:
+        with admin, admin.cursor() as cur:
+            cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", (password,))
+            cur.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            cur.execute(f"GRANT SELECT, INSERT, UPDATE ON {schema}.events TO {role}")
+    finally:
+        admin.close()
+    env = {**pg_backend.env, "FO_INBOX_POSTGRES": _dsn(postgres, user=role), "FO_INBOX_PASSWORD": password}
+    event = po_confirmed("PO-OLD-ROLE")
+    Backend(env).open().append([parse_payload(event)])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = _tick(build_definitions(), dg.DagsterInstance.ephemeral(), None)
+    (request,) = result.run_requests
+    assert request.run_config["ops"]["refresh_records"]["config"]["event_ids"] == [event["EventId"]]
