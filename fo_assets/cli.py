@@ -81,7 +81,7 @@ def _events_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(config_file=args.config_file)
     secret = settings.secret("FO_EVENTS_SECRET").reveal()
-    serve(open_inbox(settings), secret, args.host, args.port, args.certfile, args.keyfile)
+    serve(open_inbox(settings), secret, args.host, args.port, args.certfile, args.keyfile, settings.receiver)
     return 0
 
 

@@ -14,12 +14,22 @@ which process sees them, and ``read_after`` returns events in the order of their
 The cursor is the ``seq`` of the last event read. It only ever grows and is never reused, and an event
 becomes visible only after every event with a smaller ``seq`` (how each backend ensures that is at its
 ``_insert``), so a cursor saved by the sensor never skips an event.
+
+A stored row that cannot be read back (written by an older version, or by hand) is quarantined: the page
+skips it, names it in ``Page.quarantined`` and in a warning, and it stays in the table for inspection, so it
+never blocks the events after it. Events the sensor has passed are pruned after a retention (``prune``).
+
+The inbox holds what F&O says about the business: the SQLite file is the owner's alone (0600, in folders
+made 0700), like the secret store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import sqlite3
+import threading
 from abc import ABC, abstractmethod
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -29,16 +39,25 @@ from typing import Iterable, Iterator
 import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import cursor as PgCursor
+from psycopg2.extensions import connection as PgConnection
 from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
+from psycopg2.pool import ThreadedConnectionPool
 
-from fo_assets.dynamics.events import BusinessEvent, dumps, loads
+from fo_assets.dynamics.events import BusinessEvent, loads, shown, stored_form
 from fo_assets.secrets import Secret
 from fo_assets.settings import Settings
 
-# Written by append, in this order, by both backends; read back with seq first.
+log = logging.getLogger(__name__)
+
+# Written by append, in this order, by both backends (an event's ``stored_form``, then when it arrived); read
+# back with seq first.
 _INSERT_COLUMNS = "event_id, business_event_id, legal_entity, control_number, event_time, payload, received_at"
 _COLUMNS = f"seq, {_INSERT_COLUMNS}"
+# PostgreSQL hands instants back as text (ISO, the session in UTC): a value Python cannot hold (infinity,
+# year 10000) then fails on its own row, where it is quarantined, not in the driver for the whole page.
+_PG_COLUMNS = ("seq, event_id, business_event_id, legal_entity, control_number, event_time::text, payload, "
+               "received_at::text")
 # A writer holding the inbox (a big batch, another appender) is waited for this long, not an error.
 _BUSY_TIMEOUT_S = 30.0
 
@@ -58,6 +77,22 @@ class StoredEvent:
     received_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """A stored row that cannot be read back as an event: passed over, left in the table."""
+
+    seq: int
+    event_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[StoredEvent]
+    quarantined: list[Quarantined]
+    cursor: int  # past every row of the page, quarantined ones included
+
+
 class Inbox(ABC):
     """What the receiver, the Service Bus drain and the sensor use, whatever holds the events."""
 
@@ -65,17 +100,65 @@ class Inbox(ABC):
 
     def append(self, events: Iterable[BusinessEvent]) -> int:
         """Store the events in one transaction; return how many were new (unseen EventIds)."""
+        return self.append_rows([stored_form(e) for e in events])
+
+    def append_rows(self, rows: list[tuple]) -> int:
+        """``append`` for events already in their ``stored_form`` (made by the receiver's parser processes)."""
         received_at = dt.datetime.now(dt.UTC).isoformat()
-        rows = [_row(e, received_at) for e in events]
-        return self._insert(rows) if rows else 0
+        return self._insert([(*row, received_at) for row in rows]) if rows else 0
+
+    def read_page(self, cursor: int, limit: int) -> Page:
+        """Up to ``limit`` rows stored after ``cursor``, oldest first, as events or quarantined rows."""
+        rows = self._rows_after(cursor, limit)
+        events: list[StoredEvent] = []
+        quarantined: list[Quarantined] = []
+        for row in rows:
+            try:
+                events.append(_stored(row))
+            except (ValueError, TypeError, OverflowError) as exc:
+                quarantined.append(Quarantined(row[0], str(row[1]), str(exc)))
+                log.warning("event inbox %s: the row with seq %d (EventId %s) cannot be read back: %s; passed over "
+                            "and left in the inbox", self.location, row[0], shown(row[1]), shown(str(exc), 300))
+        return Page(events, quarantined, rows[-1][0] if rows else cursor)
 
     def read_after(self, cursor: int, limit: int) -> tuple[list[StoredEvent], int]:
         """Up to ``limit`` events stored after ``cursor``, oldest first, and the cursor after them."""
-        stored = [_stored(row) for row in self._rows_after(cursor, limit)]
-        return stored, (stored[-1].seq if stored else cursor)
+        page = self.read_page(cursor, limit)
+        return page.events, page.cursor
+
+    def backlog_since(self, cursor: int) -> dt.datetime | None:
+        """When the oldest event after ``cursor`` arrived; None when nothing is waiting."""
+        received = self._first_received_after(cursor)
+        try:
+            return None if received is None else _instant(received)
+        except (ValueError, TypeError):
+            return dt.datetime.min.replace(tzinfo=dt.UTC)  # unreadable: as overdue as it gets
+
+    def prune(self, up_to: int, received_before: dt.datetime) -> int:
+        """Delete the events at or below the cursor ``up_to`` received before ``received_before``; how many."""
+        return self._delete(up_to, received_before.astimezone(dt.UTC).isoformat())
+
+    def close(self) -> None:
+        """Release what the inbox holds open (PostgreSQL's pooled connections)."""
+
+    def __enter__(self) -> Inbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @abstractmethod
     def count(self) -> int: ...
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise one of ``STORAGE_ERRORS`` unless the table can be reached; reads no rows (health checks)."""
+
+    @abstractmethod
+    def _first_received_after(self, cursor: int) -> str | None: ...
+
+    @abstractmethod
+    def _delete(self, up_to: int, received_before: str) -> int: ...
 
     @abstractmethod
     def _insert(self, rows: list[tuple]) -> int:
@@ -115,7 +198,14 @@ class SqliteInbox(Inbox):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_folders(self.path.parent)
+        # Created 0600 before SQLite opens it (its -wal and -shm files take the database file's mode).
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.fchmod(fd, 0o600)  # also a file an older version made 0644
+        finally:
+            os.close(fd)
         with self._connect() as conn:
             # journal_mode=WAL is stored in the file: set once here, it holds for every connection.
             mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -156,6 +246,27 @@ class SqliteInbox(Inbox):
         with self._connect() as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
+    def ping(self) -> None:
+        with self._connect() as conn:
+            conn.execute("SELECT 1 FROM events LIMIT 0").fetchall()
+
+    def _first_received_after(self, cursor: int) -> str | None:
+        with self._connect() as conn:
+            row = conn.execute("SELECT received_at FROM events WHERE seq > ? ORDER BY seq LIMIT 1", (cursor,)).fetchone()
+        return row[0] if row else None
+
+    def _delete(self, up_to: int, received_before: str) -> int:
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM events WHERE seq <= ? AND received_at < ?", (up_to, received_before)).rowcount
+
+
+def _private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents owner-only (``mkdir(parents=True)`` ignores the mode)."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # whatever the umask
+
 
 # The payload is text, not jsonb: its decimals and key order stay exactly as dumps() wrote them.
 # GENERATED ALWAYS: nothing can insert a seq of its own below a cursor already handed out.
@@ -173,11 +284,29 @@ CREATE TABLE IF NOT EXISTS {table} (
 """
 
 
+class _UtcConnection(PgConnection):
+    """A session in UTC with ISO date output, whatever the server's, the database's, the role's or the client's
+    (PGTZ) default: instants are written and read back (as text, ``read_page``) the same everywhere."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        with self, self.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO'")
+
+
+# Connections a PostgreSQL inbox keeps open between calls (psycopg2's pool opens them with the pool and
+# closes any beyond them when they are returned), and the most it opens at once (the receiver's post
+# slots, health checks and the sensor).
+_POOL_IDLE, _POOL_SIZE = 2, 8
+
+
 class PostgresInbox(Inbox):
     """The ``events`` table of one schema in PostgreSQL (a schema per customer when they share a database).
 
-    One short-lived connection per call, like the SQLite inbox: safe from uvicorn's worker threads and any
-    process, and a restarted server costs nothing but the calls made while it was down.
+    Connections are pooled (a health check every few seconds must not cost a login each) and shared
+    safely by uvicorn's worker threads; every session runs in UTC. A pooled connection the server dropped
+    (a restart) fails on the transaction's first statement, before anything was written: it is replaced
+    and the call goes on, so a restarted server costs nothing but the calls made while it was down.
     """
 
     def __init__(self, dsn: str, password: Secret | None, schema: str = "fo_assets",
@@ -191,26 +320,61 @@ class PostgresInbox(Inbox):
         port = f":{info['port']}" if "port" in info else ""
         self.location = (f"PostgreSQL database {info.get('dbname', '(default)')} on "
                          f"{info.get('host', '(default host)')}{port}, schema {schema}")
+        self._pool: ThreadedConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+        # psycopg2's pool raises when all its connections are out; callers wait for one instead.
+        self._slots = threading.BoundedSemaphore(_POOL_SIZE)
         self._create()
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
+
+    def _pooled(self) -> tuple[ThreadedConnectionPool, PgConnection]:
+        try:
+            with self._pool_lock:
+                if self._pool is None:
+                    password = {"password": self._password.reveal()} if self._password is not None else {}
+                    self._pool = ThreadedConnectionPool(
+                        _POOL_IDLE, _POOL_SIZE, self._dsn,
+                        # The timeout bounds connecting: an unreachable server answers 503 instead of hanging a post.
+                        connect_timeout=self._connect_timeout_s,
+                        connection_factory=_UtcConnection,
+                        **password,
+                    )
+                pool = self._pool
+            return pool, pool.getconn()
+        except psycopg2.Error as exc:
+            raise InboxError(f"event inbox {self.location}: cannot connect: {_one_line(exc)}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[PgCursor]:
         """A cursor in one transaction, committed when the block ends without an error."""
-        password = {"password": self._password.reveal()} if self._password is not None else {}
-        try:
-            # The timeout bounds connecting, so an unreachable server answers 503 instead of hanging a post.
-            conn = psycopg2.connect(self._dsn, connect_timeout=self._connect_timeout_s, **password)
-        except psycopg2.Error as exc:
-            raise InboxError(f"event inbox {self.location}: cannot connect: {_one_line(exc)}") from exc
-        try:
-            with conn, conn.cursor() as cur:
-                # A writer holding the table is waited for as long as SQLite's busy timeout, not forever.
-                cur.execute(f"SET LOCAL lock_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-                yield cur
-        except psycopg2.Error as exc:
-            raise InboxError(f"event inbox {self.location}: {_one_line(exc)}") from exc
-        finally:
-            conn.close()
+        with self._slots:
+            for attempt in (1, 2):
+                pool, conn = self._pooled()
+                try:
+                    cur = conn.cursor()
+                    # Opens the transaction. A writer holding the table is waited for as long as SQLite's busy
+                    # timeout, not forever.
+                    cur.execute(f"SET LOCAL lock_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+                    break
+                except psycopg2.Error as exc:
+                    # A pooled connection the server dropped fails here, before anything was written: try a new one.
+                    pool.putconn(conn, close=True)
+                    if attempt == 2 or not isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                        raise InboxError(f"event inbox {self.location}: {_one_line(exc)}") from exc
+            broken = False
+            try:
+                with conn, cur:
+                    yield cur
+            except psycopg2.Error as exc:
+                broken = isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+                raise InboxError(f"event inbox {self.location}: {_one_line(exc)}") from exc
+            finally:
+                pool.putconn(conn, close=broken or bool(conn.closed))
 
     def _create(self) -> None:
         with self._transaction() as cur:
@@ -253,7 +417,7 @@ class PostgresInbox(Inbox):
     def _rows_after(self, cursor: int, limit: int) -> list[tuple]:
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT {} FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(
-                sql.SQL(_COLUMNS), self._table), (cursor, limit))
+                sql.SQL(_PG_COLUMNS), self._table), (cursor, limit))
             return cur.fetchall()
 
     def count(self) -> int:
@@ -261,40 +425,49 @@ class PostgresInbox(Inbox):
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
             return cur.fetchone()[0]
 
+    def ping(self) -> None:
+        with self._transaction() as cur:
+            cur.execute(sql.SQL("SELECT 1 FROM {} LIMIT 0").format(self._table))
+
+    def _first_received_after(self, cursor: int) -> str | None:
+        with self._transaction() as cur:
+            cur.execute(sql.SQL("SELECT received_at::text FROM {} WHERE seq > %s ORDER BY seq LIMIT 1").format(
+                self._table), (cursor,))
+            row = cur.fetchone()
+        return row[0] if row else None
+
+    def _delete(self, up_to: int, received_before: str) -> int:
+        with self._transaction() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE seq <= %s AND received_at < %s").format(self._table),
+                        (up_to, received_before))
+            return cur.rowcount
+
 
 def _one_line(exc: psycopg2.Error) -> str:
     """libpq's and the server's message on one line (it may span several, with tabs)."""
     return " ".join(str(exc).split())
 
 
-def _row(event: BusinessEvent, received_at: str) -> tuple:
-    """An event as the values of ``_INSERT_COLUMNS`` (instants as ISO text; PostgreSQL parses them)."""
-    return (
-        event.event_id,
-        event.business_event_id,
-        event.legal_entity,
-        event.control_number,
-        event.event_time.isoformat(),
-        dumps(event.payload),
-        received_at,
-    )
-
-
 def _stored(row: tuple) -> StoredEvent:
+    """A row as an event; ValueError, TypeError or OverflowError for a row that is not one."""
     seq, event_id, business_event_id, legal_entity, control_number, event_time, payload, received_at = row
+    document = loads(payload)
+    if not isinstance(document, dict):
+        raise ValueError(f"its payload is {type(document).__name__}, not an object")
     event = BusinessEvent(
         event_id=event_id,
         business_event_id=business_event_id,
         legal_entity=legal_entity,
         control_number=control_number,
         event_time=_instant(event_time),
-        payload=loads(payload),
+        payload=document,
     )
     return StoredEvent(seq=seq, event=event, received_at=_instant(received_at))
 
 
-def _instant(value: str | dt.datetime) -> dt.datetime:
-    """SQLite gives back the ISO text; PostgreSQL a datetime in the session's time zone, made UTC here."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC)
-    return dt.datetime.fromisoformat(value)
+def _instant(value: str) -> dt.datetime:
+    """An instant both backends hand back as ISO text (PostgreSQL's ``2026-01-01 00:00:00+00``), in UTC."""
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"instant {value!r} has no offset")
+    return parsed.astimezone(dt.UTC)

@@ -15,10 +15,12 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Protocol, Sequence
 
-from fo_assets.dynamics.events import EventFormatError, intake
+from fo_assets.dynamics.events import EventFormatError, LoggableArgs, intake
 from fo_assets.inbox import Inbox
 
 log = logging.getLogger(__name__)
+# A message's id and the reason it was refused come from whoever sent it: escaped and cut in the log.
+log.addFilter(LoggableArgs())
 
 # Service Bus caps the dead-letter reason and description properties at 4096 characters.
 _MAX_PROPERTY = 4096
@@ -97,7 +99,7 @@ def drain(receiver: Receiver, inbox: Inbox, max_messages: int = 1_000, max_wait_
             try:
                 delivery = intake(message_bytes(message))
             except EventFormatError as exc:
-                log.warning("dead-lettering Service Bus message %s: %s", _message_id(message), exc)
+                log.warning("dead-lettering Service Bus message %s: %s", _message_id(message), str(exc))
                 receiver.dead_letter_message(
                     message,
                     reason="not a valid F&O Business Event",

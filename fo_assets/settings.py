@@ -24,6 +24,8 @@ from fo_assets.secrets import Secret, SecretStore
 SECRET_NAMES = (
     "FO_CLIENT_SECRET", "DATABRICKS_CLIENT_SECRET", "FO_EVENTS_SECRET", "FO_SERVICEBUS_CONNECTION", "FO_INBOX_PASSWORD"
 )
+# Shortest value a secret may have (the events secret is sent by anyone who can reach the receiver).
+MIN_SECRET_LENGTH = {"FO_EVENTS_SECRET": 32}
 DATABRICKS_REQUIRED = (
     "DATABRICKS_HOST",
     "DATABRICKS_CLIENT_ID",
@@ -93,6 +95,27 @@ class DatabricksSettings:
 
 
 @dataclass(frozen=True)
+class ReceiverSettings:
+    """The Business Events receiver's bounds (``fo-assets events serve``) and the inbox's upkeep.
+
+    The defaults hold for an F&O tenant posting directly or through Event Grid; the README's
+    internet-facing recipe says which of them the proxy in front must match or undercut.
+    """
+
+    max_body_bytes: int = 1_048_576
+    max_events_per_post: int = 500
+    events_per_second: float = 50.0  # per client, after a burst of one full post
+    header_timeout_s: float = 10.0  # to send the request head, from the first byte (or from connecting)
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0  # an idle kept-alive connection is closed after this
+    max_connections: int = 100
+    # Proxies whose X-Forwarded-For names the client (addresses or networks); none: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    retention_days: int = 7  # events the sensor has passed are deleted from the inbox after this
+    backlog_alert_s: float = 900.0  # an event waiting longer than this for its run is alerted
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     partitions_start: dt.date
@@ -107,6 +130,7 @@ class Settings:
     inbox_postgres: str | None = None  # libpq DSN without the password; None: the SQLite inbox under home
     inbox_schema: str = "fo_assets"
     catalog: Catalog = STANDARD  # the standard entities as changed by FO_CATALOG_FILE
+    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -123,12 +147,11 @@ class Settings:
         if name not in SECRET_NAMES:
             raise ValueError(f"{name} is not one of the secrets fo-assets knows: {', '.join(SECRET_NAMES)}")
         value = self._env.get(name)
-        if value:
-            return Secret(value)
-        if self.secret_store is not None and self.secret_store.exists():
+        found = Secret(value) if value else None
+        if found is None and self.secret_store is not None and self.secret_store.exists():
             found = self.secret_store.get(name)
-            if found is not None:
-                return found
+        if found is not None:
+            return _long_enough(name, found)
         raise ConfigError(
             f"{name} is not set: export it, or store it with `fo-assets secrets set {name}` "
             "(needs FO_ASSETS_MASTER_KEY)"
@@ -168,6 +191,17 @@ class DefinitionSettings:
     catalog: Catalog
     pool: str
     backfill_chunk_days: int
+
+
+def _long_enough(name: str, secret: Secret) -> Secret:
+    """The receiver's secret is all that stands between the internet and the inbox: it must be unguessable."""
+    minimum = MIN_SECRET_LENGTH.get(name, 0)
+    if len(secret.reveal()) < minimum:
+        raise ConfigError(
+            f"{name} is {len(secret.reveal())} characters long; it must have at least {minimum}: generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return secret
 
 
 def read_config_file(path: Path) -> dict[str, str]:
@@ -249,6 +283,7 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         inbox_postgres=_inbox_postgres(env),
         inbox_schema=_inbox_schema(env),
         catalog=_catalog(env, base),
+        receiver=_receiver_settings(env),
         secret_store=store,
         _env=env,
     )
@@ -429,6 +464,32 @@ def _inbox_schema(env: Mapping[str, str]) -> str:
             "not starting with a digit or pg_, at most 63 characters"
         )
     return raw
+
+
+def _receiver_settings(env: Mapping[str, str]) -> ReceiverSettings:
+    base = ReceiverSettings()
+    return ReceiverSettings(
+        max_events_per_post=_int(env, "FO_EVENTS_MAX_PER_POST", base.max_events_per_post, low=1, high=5000),
+        events_per_second=_float(env, "FO_EVENTS_RATE", base.events_per_second),
+        header_timeout_s=_float(env, "FO_EVENTS_HEADER_TIMEOUT", base.header_timeout_s),
+        body_timeout_s=_float(env, "FO_EVENTS_BODY_TIMEOUT", base.body_timeout_s),
+        keep_alive_s=_float(env, "FO_EVENTS_KEEP_ALIVE", base.keep_alive_s),
+        max_connections=_int(env, "FO_EVENTS_MAX_CONNECTIONS", base.max_connections, low=1, high=10_000),
+        trusted_proxies=_networks(env, "FO_EVENTS_TRUSTED_PROXIES"),
+        retention_days=_int(env, "FO_EVENTS_RETENTION_DAYS", base.retention_days, low=1, high=3650),
+        backlog_alert_s=_float(env, "FO_EVENTS_BACKLOG_ALERT", base.backlog_alert_s),
+    )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """IP addresses and networks, as uvicorn's proxy-header check reads them (it takes anything else as a name)."""
+    parts = tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+    for part in parts:
+        try:
+            ipaddress.ip_network(part) if "/" in part else ipaddress.ip_address(part)
+        except ValueError:
+            raise ConfigError(f"{name} has {part!r}: give IP addresses or networks, e.g. 10.0.0.5,10.1.0.0/16") from None
+    return parts
 
 
 def _is_loopback(host: str) -> bool:

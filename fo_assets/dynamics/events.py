@@ -8,6 +8,11 @@ them into ``BusinessEvent``s; ``targets`` maps an event through the catalog to t
 Payloads are stubs, so an event is only a pointer: the targeted pull reads the record back over OData.
 Events can repeat and arrive out of order, so everything downstream deduplicates on ``event_id``.
 
+Whatever the sender is, a delivery is checked whole before anything of it is kept: a post is stored
+entirely or refused entirely (all or nothing), and every refusal names the event and the field. The
+bounds below are what lets every later step (both inbox databases, Python's datetime at any time zone,
+the OData filter, a log line) take an accepted event without failing.
+
 Pure: no I/O, nothing read from the environment.
 """
 
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -32,8 +38,28 @@ VALIDATION_EVENT_TYPE = "microsoft.eventgrid.subscriptionvalidationevent"
 # contract class still matches, and never require the fields the test message lacks.
 _TEST_MARKER = "testendpoint"
 
-_DOTNET_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+_DOTNET_DATE = re.compile(r"^/Date\((-?\d{1,20})([+-]\d{4})?\)/$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+# An F&O payload is flat (an Event Grid envelope and ParentContextRecordSubjects add two levels); deeper
+# nesting is only ever an attack on the parser.
+MAX_DEPTH = 32
+# Event Grid batches at most this many (its "max events per batch" must not be set higher); F&O's own
+# HTTPS endpoint posts one event at a time.
+MAX_EVENTS_PER_DELIVERY = 500
+# ControlNumber is an Int64 in F&O, a bigint in the PostgreSQL inbox and an INTEGER in SQLite.
+_INT64 = range(-(2**63), 2**63)
+# Wide enough for any real event (Business Events exist since 2019; a resend keeps the original time),
+# far enough from year 1 and 9999 that the instant exists at every UTC offset and in both inboxes.
+EVENT_TIME_RANGE = (dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+# A catalog id is an X++ class name; a dataAreaId is at most four letters or digits.
+_BUSINESS_EVENT_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+_LEGAL_ENTITY = re.compile(r"[A-Za-z0-9]{1,4}")
+# F&O reads '*' inside an OData eq literal as a wildcard and has no escape for it: a lookup value with
+# one would name every record it matches, not one.
+WILDCARDS = "*"
+# A value quoted in an error message or a log line is cut here: the message is for a person.
+_SHOWN = 80
 
 
 class EventFormatError(ValueError):
@@ -42,6 +68,10 @@ class EventFormatError(ValueError):
 
 class MalformedBodyError(EventFormatError):
     """The body is not JSON at all (HTTP 400)."""
+
+
+class TooManyEventsError(EventFormatError):
+    """More events in one delivery than ``intake`` takes at once (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -76,8 +106,10 @@ class Delivery:
 def loads(body: bytes | str) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
+    except RecursionError:
+        raise EventFormatError(f"body nests deeper than {MAX_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedBodyError(f"body is not valid JSON: {exc}") from None
+        raise MalformedBodyError(f"body is not valid JSON: {_cut(str(exc), _SHOWN)}") from None
 
 
 def dumps(value: Any) -> str:
@@ -91,13 +123,23 @@ def dumps(value: Any) -> str:
     return json.dumps(value)
 
 
-def intake(body: bytes | str) -> Delivery:
-    """Decode and validate one delivery; every event must also map cleanly onto the catalog."""
+def stored_form(event: BusinessEvent) -> tuple:
+    """The event as the inbox stores it: EventId, BusinessEventId, legal entity, ControlNumber, EventTime
+    (ISO text), payload (``dumps``). Plain strings and numbers: cheap to hand from one process to another."""
+    return (event.event_id, event.business_event_id, event.legal_entity, event.control_number,
+            event.event_time.isoformat(), dumps(event.payload))
+
+
+def intake(body: bytes | str, *, max_events: int = MAX_EVENTS_PER_DELIVERY) -> Delivery:
+    """Decode and validate one delivery, all or nothing; every event must also map cleanly onto the catalog."""
     doc = loads(body)
+    check_text(doc)
     code = subscription_validation_code(doc)
     if code is not None:
         return Delivery(validation_code=code)
     items = doc if isinstance(doc, list) else [doc]
+    if len(items) > max_events:
+        raise TooManyEventsError(f"{len(items)} events in one delivery; at most {max_events} are taken at once")
     events: list[BusinessEvent] = []
     ignored = 0
     for index, item in enumerate(items):
@@ -107,19 +149,72 @@ def intake(body: bytes | str) -> Delivery:
             continue
         event = parse_payload(payload)
         targets(event)  # a payload missing a lookup field is refused at the door, not in the sensor
+        refuse_wildcards(event)
         events.append(event)
     return Delivery(events=tuple(events), ignored=ignored)
 
 
+def check_text(doc: Any, where: str = "") -> None:
+    """Refuse nesting past ``MAX_DEPTH``, NUL characters and unpaired surrogates, naming the field.
+
+    Python's parser accepts all three, but no inbox can store them (PostgreSQL text has no NUL, SQLite and
+    every log handler need valid UTF-8) and no F&O payload carries them. One pass over the document, paths
+    built only for containers and for the value refused (a 1 MiB array is a million leaves).
+    """
+    if isinstance(doc, str):
+        _check_string(doc, where or "body")
+    pending: list[tuple[Any, str, int]] = [(doc, where, 1)] if isinstance(doc, (dict, list)) else []
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise EventFormatError(f"body nests deeper than {MAX_DEPTH} levels (at {shown(path)})")
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in pairs:
+            if isinstance(key, str) and not _plain(key):
+                _check_string(key, f"{_join(path, key)} (its name)")
+            if isinstance(child, str):
+                if not _plain(child):
+                    _check_string(child, _join(path, key))
+            elif isinstance(child, (dict, list)):
+                pending.append((child, _join(path, key), depth + 1))
+
+
+def _plain(text: str) -> bool:
+    """The common case, decided in C: ASCII without NUL."""
+    return text.isascii() and "\x00" not in text
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _check_string(value: str, path: str) -> None:
+    if "\x00" in value:
+        raise EventFormatError(f"field {shown(path)} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventFormatError(f"field {shown(path)} contains an unpaired surrogate (not valid Unicode)") from None
+
+
 def subscription_validation_code(doc: Any) -> str | None:
-    for item in doc if isinstance(doc, list) else [doc]:
-        if isinstance(item, dict) and str(item.get("eventType", "")).lower() == VALIDATION_EVENT_TYPE:
-            data = item.get("data")
-            code = data.get("validationCode") if isinstance(data, dict) else None
-            if not isinstance(code, str) or not code:
-                raise EventFormatError("Event Grid validation event without data.validationCode")
-            return code
-    return None
+    """Event Grid's handshake code, only when the delivery is nothing but the handshake."""
+    items = doc if isinstance(doc, list) else [doc]
+    handshakes = [i for i in items if isinstance(i, dict) and str(i.get("eventType", "")).lower() == VALIDATION_EVENT_TYPE]
+    if not handshakes:
+        return None
+    if len(items) != 1:
+        # Event Grid proves an endpoint with a post of its own; an answer here would drop the other events.
+        raise EventFormatError(f"an Event Grid subscription validation event arrived with {len(items) - 1} other "
+                               "element(s); the handshake is answered only when it comes alone")
+    data = handshakes[0].get("data")
+    code = data.get("validationCode") if isinstance(data, dict) else None
+    if not isinstance(code, str) or not code:
+        raise EventFormatError("Event Grid validation event without data.validationCode")
+    return code
 
 
 def is_test_message(item: Any) -> bool:
@@ -137,12 +232,13 @@ def _unwrap(item: Any, index: int) -> dict[str, Any]:
     if not is_envelope or is_test_message(item):
         return item
     data = item["data"]
-    envelope_id = item.get("id", f"element {index}")
+    envelope_id = _label(item.get("id", f"element {index}"))
     if isinstance(data, str):  # Event Grid endpoints may carry the payload as a JSON string
         try:
             data = loads(data)
         except MalformedBodyError as exc:
             raise EventFormatError(f"event {envelope_id}: data is a string but not JSON ({exc})") from None
+        check_text(data, f"[{index}].data")
     if not isinstance(data, dict):
         raise EventFormatError(f"event {envelope_id}: data is {type(data).__name__}, expected an F&O payload")
     return data
@@ -150,7 +246,7 @@ def _unwrap(item: Any, index: int) -> dict[str, Any]:
 
 def parse_payload(payload: dict[str, Any]) -> BusinessEvent:
     raw_id = payload.get("EventId")
-    label = raw_id if isinstance(raw_id, str) and raw_id else "<no EventId>"
+    label = _label(raw_id) if isinstance(raw_id, str) and raw_id else "<no EventId>"
 
     def fail(name: str, problem: str) -> EventFormatError:
         return EventFormatError(f"event {label}: field {name} {problem}")
@@ -158,22 +254,35 @@ def parse_payload(payload: dict[str, Any]) -> BusinessEvent:
     try:
         event_id = str(uuid.UUID(str(raw_id))).upper()
     except ValueError:
-        raise fail("EventId", f"must be a GUID, got {raw_id!r}") from None
+        raise fail("EventId", f"must be a GUID, got {shown(raw_id)}") from None
     business_event_id = payload.get("BusinessEventId")
     if not isinstance(business_event_id, str) or not business_event_id.strip():
         raise fail("BusinessEventId", "is missing or empty")
+    if not _BUSINESS_EVENT_ID.fullmatch(business_event_id.strip()):
+        raise fail("BusinessEventId", f"must be a catalog id (letters, digits, _ . -), got {shown(business_event_id)}")
     legal_entity = payload.get("BusinessEventLegalEntity") or payload.get("LegalEntity") or None
     if legal_entity is not None and not isinstance(legal_entity, str):
-        raise fail("LegalEntity", f"must be a string, got {legal_entity!r}")
+        raise fail("LegalEntity", f"must be a string, got {shown(legal_entity)}")
+    if legal_entity is not None and legal_entity.strip() and not _LEGAL_ENTITY.fullmatch(legal_entity.strip()):
+        raise fail("LegalEntity", f"must be a dataAreaId (1 to 4 letters or digits), got {shown(legal_entity)}")
     control_number = payload.get("ControlNumber")
-    if isinstance(control_number, str) and re.fullmatch(r"-?\d+", control_number):
+    if isinstance(control_number, str) and re.fullmatch(r"-?\d{1,20}", control_number):
         control_number = int(control_number)
     if control_number is not None and (type(control_number) is not int):
-        raise fail("ControlNumber", f"must be an integer, got {control_number!r}")
+        raise fail("ControlNumber", f"must be an integer, got {shown(control_number)}")
+    if control_number is not None and control_number not in _INT64:
+        raise fail("ControlNumber", f"is outside the Int64 range F&O uses, got {shown(control_number)}")
     time_field = "EventTimeIso8601" if payload.get("EventTimeIso8601") else "EventTime"
-    event_time = _parse_time(payload.get(time_field))
+    raw_time = payload.get(time_field)
+    low, high = EVENT_TIME_RANGE
+    try:
+        event_time = _parse_time(raw_time)
+    except OverflowError:  # an instant Python cannot even hold
+        raise fail(time_field, f"is outside {low:%Y-%m-%d} to {high:%Y-%m-%d}: {shown(raw_time)}") from None
     if event_time is None:
-        raise fail(time_field, f"is missing or not a date-time: {payload.get(time_field)!r}")
+        raise fail(time_field, f"is missing or not a date-time: {shown(raw_time)}")
+    if not low <= event_time < high:
+        raise fail(time_field, f"is outside {low:%Y-%m-%d} to {high:%Y-%m-%d}: {shown(raw_time)}")
     return BusinessEvent(
         event_id=event_id,
         business_event_id=business_event_id.strip(),
@@ -185,7 +294,10 @@ def parse_payload(payload: dict[str, Any]) -> BusinessEvent:
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
-    """``/Date(ms)/`` (UTC milliseconds, any offset suffix is display-only) or ISO 8601."""
+    """``/Date(ms)/`` (UTC milliseconds, any offset suffix is display-only) or ISO 8601; None if neither.
+
+    Raises OverflowError for an instant Python's datetime cannot hold (year 1 at a positive offset).
+    """
     if not isinstance(value, str):
         return None
     match = _DOTNET_DATE.match(value.strip())
@@ -220,7 +332,7 @@ def targets(event: BusinessEvent) -> list[Target]:
         for payload_field, entity_field in naming:
             value = event.payload[payload_field]
             if not isinstance(value, (str, int, Decimal)):
-                raise EventFormatError(f"{context}: payload field {payload_field} is not a scalar: {value!r}")
+                raise EventFormatError(f"{context}: payload field {payload_field} is not a scalar: {shown(value)}")
             lookup.append((entity_field, value))
         if spec.company_field and event.legal_entity is None:
             raise EventFormatError(
@@ -231,6 +343,56 @@ def targets(event: BusinessEvent) -> list[Target]:
     return found
 
 
+def refuse_wildcards(event: BusinessEvent) -> None:
+    """Refuse an event whose lookup values F&O would read as a pattern (``WILDCARDS``) rather than a value."""
+    for spec, binding in bindings_for_event(event.business_event_id):
+        for payload_field, _ in binding.lookup:
+            value = event.payload.get(payload_field)
+            if isinstance(value, str) and any(c in value for c in WILDCARDS):
+                raise EventFormatError(
+                    f"event {event.event_id} ({event.business_event_id}): payload field {payload_field} is "
+                    f"{shown(value)}; F&O reads {WILDCARDS!r} in a lookup of {spec.entity_set} as a wildcard "
+                    "(it would name every record it matches), so the event is refused"
+                )
+
+
 def collapse(items: list[Target]) -> list[Target]:
     """Each target once, first-seen order (a burst of events often names the same record)."""
     return list(dict.fromkeys(items))
+
+
+def shown(value: Any, limit: int = _SHOWN) -> str:
+    """``value`` quoted for a message: its repr (every non-printable character escaped), cut at ``limit``."""
+    return _cut(repr(value), limit)
+
+
+def _label(value: Any) -> str:
+    """An event's own id as it names the event in a message: as sent if it is plain text, else ``shown``."""
+    return value if isinstance(value, str) and value.isprintable() and len(value) <= _SHOWN else shown(value)
+
+
+def loggable(text: str, limit: int = 2_000) -> str:
+    """A log argument made safe: every character that could end a line, move the cursor, reorder or hide
+    text (what Python calls non-printable: controls, format characters, line and paragraph separators)
+    escaped, and the whole cut at ``limit``."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more characters)"
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+class LoggableArgs(logging.Filter):
+    """Makes every string argument of a record ``loggable``: event fields come from the network."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(loggable(a) if isinstance(a, str) else a for a in record.args)
+        return True

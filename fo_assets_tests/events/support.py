@@ -49,7 +49,7 @@ VALIDATION_EVENT = {
     "dataVersion": "1",
 }
 
-SECRET = "s3cr3t-Events-Key-7d2f"
+SECRET = "s3cr3t-Events-Key-7d2f-0c1e5a9b4f3d"
 
 
 def po_confirmed(po: str = "USMF-000042", legal_entity: str = "usmf", event_id: str | None = None) -> dict[str, Any]:
@@ -109,11 +109,29 @@ def running(app: Starlette, certfile: Path | None = None, keyfile: Path | None =
         thread.join(10)
 
 
+@dataclass(frozen=True)
+class Served:
+    """A receiver running in a process of its own: its base URL, its pid, and its output lines (stdout and
+    stderr; complete once the process stopped)."""
+
+    url: str
+    pid: int
+    output: list[str]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def log(self) -> str:
+        return "".join(self.output)
+
+
 @contextmanager
-def serving_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """A receiver started by ``command`` in a process of its own, on a port uvicorn picks: its base URL and
-    its output lines (stdout and stderr), complete once the block has ended and the process stopped."""
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def serving_process(command: list[str], env: dict[str, str], umask: int = -1) -> Iterator[Served]:
+    """A receiver started by ``command`` in a process of its own, on a port uvicorn picks."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="backslashreplace", umask=umask)
     output: list[str] = []
     started = threading.Event()
     port: list[int] = []
@@ -131,7 +149,7 @@ def serving_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[s
     reader.start()
     try:
         assert started.wait(30), "".join(output)
-        yield f"http://127.0.0.1:{port[0]}", output
+        yield Served(f"http://127.0.0.1:{port[0]}", proc.pid, output)
     finally:
         proc.terminate()
         proc.wait(30)

@@ -13,12 +13,15 @@ from fo_assets.dynamics.events import (
     EventFormatError,
     MalformedBodyError,
     Target,
+    TooManyEventsError,
     collapse,
     dumps,
     intake,
     is_test_message,
     loads,
+    loggable,
     parse_payload,
+    shown,
     subscription_validation_code,
     targets,
 )
@@ -59,11 +62,10 @@ def test_newer_payload_normalises_ids_company_and_prefers_the_iso_time() -> None
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ("/Date(0)/", dt.datetime(1970, 1, 1, tzinfo=UTC)),
+        ("/Date(946684800000)/", dt.datetime(2000, 1, 1, tzinfo=UTC)),
         ("/Date(1637193600000)/", dt.datetime(2021, 11, 18, tzinfo=UTC)),
         # An offset suffix only says how to display the instant; the milliseconds are UTC.
         ("/Date(1637193600000+0100)/", dt.datetime(2021, 11, 18, tzinfo=UTC)),
-        ("/Date(-86400000)/", dt.datetime(1969, 12, 31, tzinfo=UTC)),
         ("2021-11-18T01:00:00+01:00", dt.datetime(2021, 11, 18, tzinfo=UTC)),
     ],
 )
@@ -218,3 +220,77 @@ def test_collapse_keeps_each_target_once_in_first_seen_order() -> None:
 def test_dumps_round_trips_decimals_exactly() -> None:
     value = {"a": Decimal("12345678901234567.123456789"), "b": [Decimal("1E+3"), 2, "x", None, True], "c": {"d": 1.5}}
     assert loads(dumps(value)) == {**value, "c": {"d": Decimal("1.5")}}
+
+
+def _with_raw(field: str, json_value: str) -> str:
+    """A payload whose ``field`` holds JSON text json.dumps would never write (a lone surrogate, a NUL)."""
+    return json.dumps({**po_confirmed(), field: "PLACEHOLDER"}).replace('"PLACEHOLDER"', json_value)
+
+
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        ("[" * 40 + "]" * 40, "nests deeper than 32 levels"),
+        ("[" * 100_000 + "]" * 100_000, "nests deeper than 32 levels"),  # past Python's own recursion limit
+        (_with_raw("PurchaseOrderNumber", '"A\\u0000B"'), "'PurchaseOrderNumber' contains a NUL character"),
+        (_with_raw("PurchaseOrderNumber", '"A\\ud800"'), "'PurchaseOrderNumber' contains an unpaired surrogate"),
+        (_with_raw("Extra", '{"x\\udfff": 1}'), "'Extra.x\\udfff (its name)' contains an unpaired surrogate"),
+        (_with_raw("ParentContextRecordSubjects", '[["\\u0000"]]'), "'ParentContextRecordSubjects[0][0]' contains a NUL"),
+    ],
+)
+def test_text_no_store_can_hold_is_refused_naming_the_field(body: str, fragment: str) -> None:
+    with pytest.raises(EventFormatError) as caught:
+        intake(body)
+    assert fragment in str(caught.value)
+    assert not isinstance(caught.value, MalformedBodyError)  # it is JSON: 422, not 400
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"ControlNumber": 2**63}, "ControlNumber is outside the Int64 range"),
+        ({"ControlNumber": -(2**63) - 1}, "ControlNumber is outside the Int64 range"),
+        ({"EventTime": "/Date(99999999999999999)/"}, "EventTime is outside 2000-01-01 to 2100-01-01"),
+        ({"EventTime": "/Date(-86400000)/"}, "EventTime is outside"),  # 1969
+        ({"EventTimeIso8601": "0001-01-01T00:00:00+01:00"}, "EventTimeIso8601 is outside"),
+        ({"EventTimeIso8601": "9999-12-31T23:59:59-01:00"}, "EventTimeIso8601 is outside"),
+        ({"EventTimeIso8601": "9999-12-31T23:59:59Z"}, "EventTimeIso8601 is outside"),
+        ({"BusinessEventId": "PurchaseOrderConfirmed\nBusinessEvent"}, "BusinessEventId must be a catalog id"),
+        ({"LegalEntity": "usmf1"}, "LegalEntity must be a dataAreaId"),
+        ({"LegalEntity": "*"}, "LegalEntity must be a dataAreaId"),
+        ({"PurchaseOrderNumber": "USMF-*"}, "PurchaseOrderNumber is 'USMF-*'; F&O reads '*'"),
+    ],
+)
+def test_values_outside_what_fo_and_the_inbox_hold_are_refused(change: dict, fragment: str) -> None:
+    payload = {**po_confirmed(), **change}
+    with pytest.raises(EventFormatError) as caught:
+        intake(json.dumps(payload))
+    assert fragment in str(caught.value) and payload["EventId"] in str(caught.value)
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    payload = {**po_confirmed(), "ControlNumber": 2**63 - 1, "EventTimeIso8601": "2099-12-31T23:59:59.999999Z",
+               "LegalEntity": "DAT"}
+    (event,) = intake(json.dumps(payload)).events
+    assert event.control_number == 2**63 - 1 and event.legal_entity == "dat"
+    assert event.event_time == dt.datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_a_handshake_mixed_with_events_is_refused_not_answered() -> None:
+    with pytest.raises(EventFormatError, match="validation event arrived with 1 other element"):
+        intake(json.dumps([po_confirmed(), VALIDATION_EVENT]))
+    assert intake(json.dumps(VALIDATION_EVENT)).validation_code == VALIDATION_EVENT["data"]["validationCode"]
+
+
+def test_a_delivery_has_at_most_max_events() -> None:
+    assert len(intake(json.dumps([po_confirmed() for _ in range(3)]), max_events=3).events) == 3
+    with pytest.raises(TooManyEventsError, match="4 events in one delivery; at most 3"):
+        intake(json.dumps([po_confirmed() for _ in range(4)]), max_events=3)
+
+
+def test_messages_and_log_arguments_show_values_escaped_and_cut() -> None:
+    assert shown("a\nb\x1b[2J") == "'a\\nb\\x1b[2J'"
+    assert shown("x" * 500).endswith("...(422 more characters)") and len(shown("x" * 500)) < 110
+    assert loggable("ok: é ü") == "ok: é ü"
+    assert loggable("a\nb\x00c\u2028d\u202ee") == "a\\x0ab\\x00c\\u2028d\\u202ee"
+    assert loggable("y" * 5000, limit=100) == "y" * 100 + "...(4900 more characters)"

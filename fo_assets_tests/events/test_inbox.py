@@ -3,14 +3,17 @@ arrival order, exact round trips; SQLite in WAL mode. PostgreSQL's own concerns 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import subprocess
 import sys
 import uuid
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from fo_assets.dynamics.events import parse_payload
@@ -123,3 +126,49 @@ def test_wal_mode_and_unique_event_id(tmp_path: Path) -> None:
             )
     finally:
         conn.close()
+
+
+def _insert_raw(backend: Backend, event_id: str, event_time: str, payload: str) -> None:
+    """A row as something other than ``append`` might have written it (an older version, a hand-made fix)."""
+    columns = "event_id, business_event_id, event_time, payload, received_at"
+    env = backend.env
+    if "FO_INBOX_POSTGRES" in env:
+        with closing(psycopg2.connect(env["FO_INBOX_POSTGRES"], password=env["FO_INBOX_PASSWORD"])) as db, db, \
+                db.cursor() as cur:
+            cur.execute(f"INSERT INTO {env['FO_INBOX_SCHEMA']}.events ({columns}) "
+                        "VALUES (%s, 'PurchaseOrderConfirmedBusinessEvent', %s, %s, now())",
+                        (event_id, event_time, payload))
+    else:
+        with sqlite3.connect(Path(env["FO_ASSETS_HOME"]) / "events" / "inbox.sqlite3") as db:
+            db.execute(f"INSERT INTO events ({columns}) VALUES (?, 'PurchaseOrderConfirmedBusinessEvent', ?, ?, ?)",
+                       (event_id, event_time, payload, dt.datetime.now(dt.UTC).isoformat()))
+
+
+def test_a_row_that_cannot_be_read_back_is_quarantined_and_passed_over(backend: Backend) -> None:
+    inbox = backend.open()
+    before, after = parse_payload(po_confirmed("PO-1")), parse_payload(po_confirmed("PO-2"))
+    inbox.append([before])
+    _insert_raw(backend, "BAD-PAYLOAD", "2026-01-01T00:00:00+00:00", "{not json")
+    _insert_raw(backend, "BAD-KIND", "2026-01-01T00:00:00+00:00", "[1, 2]")
+    inbox.append([after])
+
+    page = inbox.read_page(0, 10)
+    assert [s.event.event_id for s in page.events] == [before.event_id, after.event_id]
+    assert [(q.event_id, q.reason.split(":")[0]) for q in page.quarantined] == [
+        ("BAD-PAYLOAD", "body is not valid JSON"), ("BAD-KIND", "its payload is list, not an object")]
+    assert page.cursor == page.events[-1].seq and inbox.read_page(page.cursor, 10).events == []
+    assert inbox.count() == 4  # left in the inbox for inspection
+
+
+def test_prune_deletes_only_what_the_cursor_passed_and_the_retention_let_go(backend: Backend) -> None:
+    inbox = backend.open()
+    events = [parse_payload(po_confirmed(f"PO-{n}")) for n in range(4)]
+    inbox.append(events)
+    stored, _ = inbox.read_after(0, 10)
+    cursor = stored[1].seq  # the sensor has read the first two
+    assert inbox.backlog_since(cursor) == stored[2].received_at
+    assert inbox.prune(cursor, stored[0].received_at) == 0  # none received before that instant
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert inbox.prune(cursor, soon) == 2  # received before it, and passed: the two unread ones stay
+    assert [s.event.event_id for s in inbox.read_after(0, 10)[0]] == [e.event_id for e in events[2:]]
+    assert inbox.backlog_since(stored[-1].seq) is None

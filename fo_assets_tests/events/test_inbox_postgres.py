@@ -8,6 +8,7 @@ The parts every backend shares (dedup, cursor order, exact round trips) are in t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import ssl
@@ -224,11 +225,11 @@ def test_the_events_serve_command_stores_in_postgres_with_the_password_from_the_
     for name, value in secrets.items():
         load_settings(env).secret_store.set(name, Secret(value))
     fo_assets = str(Path(sys.executable).with_name("fo-assets"))
-    with serving_process([fo_assets, "events", "serve", "--port", "0"], env) as (url, output):
-        with httpx.Client(base_url=url) as client:
+    with serving_process([fo_assets, "events", "serve", "--port", "0"], env) as served:
+        with httpx.Client(base_url=served.url) as client:
             response = client.post("/events", params={"code": SECRET}, content=json.dumps(po_confirmed("PO-CLI")))
             assert response.status_code == 202, response.text
-    log = "".join(output)
+    log = served.log
     assert "stored 1 new of 1 events" in log, log
     assert secrets["FO_INBOX_PASSWORD"] not in log
     (stored,), _ = pg_backend.open().read_after(0, 10)
@@ -280,7 +281,7 @@ def test_the_table_is_made_once_and_event_id_is_unique(pg_backend: Backend, post
 
 def test_a_role_that_may_only_use_its_table_needs_no_create_privilege(pg_backend: Backend, postgres: Postgres) -> None:
     """A DBA made the schema and table; the inbox's role has USAGE and SELECT, INSERT, UPDATE (for the lock),
-    and no CREATE on the database or the schema."""
+    DELETE (for the sensor's pruning), and no CREATE on the database or the schema."""
     schema = pg_backend.env["FO_INBOX_SCHEMA"]
     pg_backend.open()
     role, password = f"inbox_user_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
@@ -289,13 +290,15 @@ def test_a_role_that_may_only_use_its_table_needs_no_create_privilege(pg_backend
         with admin, admin.cursor() as cur:
             cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", (password,))
             cur.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-            cur.execute(f"GRANT SELECT, INSERT, UPDATE ON {schema}.events TO {role}")
+            cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.events TO {role}")
     finally:
         admin.close()
     limited = PostgresInbox(f"host={postgres.host} port={postgres.port} dbname={DATABASE} user={role}",
                             Secret(password), schema)
     assert limited.append([parse_payload(po_confirmed())]) == 1
     assert limited.count() == 1
+    (stored,), cursor = limited.read_after(0, 10)
+    assert limited.prune(cursor, stored.received_at + dt.timedelta(seconds=1)) == 1
 
 
 def _dsn(postgres: Postgres, **overrides: object) -> str:
@@ -330,3 +333,28 @@ def test_an_unreachable_server_fails_fast_and_one_that_never_answers_within_the_
             PostgresInbox(_dsn(postgres, port=silent.getsockname()[1]), Secret(postgres.password),
                           connect_timeout_s=2)
         assert time.monotonic() - started < 10
+
+
+def test_the_sensor_still_runs_events_when_its_role_may_not_prune(
+    pg_backend: Backend, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role granted what an earlier version needed (no DELETE): pruning is logged as failed, events still run."""
+    schema = pg_backend.env["FO_INBOX_SCHEMA"]
+    pg_backend.open()
+    role, password = f"inbox_old_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    admin = postgres.connect()
+    try:
+        with admin, admin.cursor() as cur:
+            cur.execute(f"CREATE ROLE {role} LOGIN PASSWORD %s", (password,))
+            cur.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            cur.execute(f"GRANT SELECT, INSERT, UPDATE ON {schema}.events TO {role}")
+    finally:
+        admin.close()
+    env = {**pg_backend.env, "FO_INBOX_POSTGRES": _dsn(postgres, user=role), "FO_INBOX_PASSWORD": password}
+    event = po_confirmed("PO-OLD-ROLE")
+    Backend(env).open().append([parse_payload(event)])
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = _tick(build_definitions(), dg.DagsterInstance.ephemeral(), None)
+    (request,) = result.run_requests
+    assert request.run_config["ops"]["refresh_records"]["config"]["event_ids"] == [event["EventId"]]

@@ -17,6 +17,7 @@ import pytest
 from fo_assets.inbox import SqliteInbox
 from fo_assets.receiver import SECRET_HEADER, create_app
 from fo_assets.sandbox.tls import TlsFiles
+from fo_assets.settings import ReceiverSettings
 from fo_assets_tests.events.support import (
     REAL_PO_CONFIRMED,
     SECRET,
@@ -38,7 +39,8 @@ def inbox(tmp_path: Path) -> SqliteInbox:
 
 @pytest.fixture
 def client(inbox: SqliteInbox) -> Iterator[httpx.Client]:
-    with running(create_app(inbox, SECRET, max_body_bytes=LIMIT)) as url, httpx.Client(base_url=url) as http:
+    app = create_app(inbox, SECRET, ReceiverSettings(max_body_bytes=LIMIT))
+    with running(app) as url, httpx.Client(base_url=url) as http:
         yield http
 
 
@@ -96,7 +98,7 @@ def test_oversized_chunked_body_without_length_is_413(client: httpx.Client, inbo
 
 def test_chunked_body_is_not_read_past_the_bound(inbox: SqliteInbox) -> None:
     """At the ASGI level, with an endless body: the app must stop pulling once past the limit."""
-    app = create_app(inbox, SECRET, max_body_bytes=LIMIT)
+    app = create_app(inbox, SECRET, ReceiverSettings(max_body_bytes=LIMIT))
     pulled = 0
     sent: list[dict] = []
 
@@ -121,7 +123,7 @@ def test_chunked_body_is_not_read_past_the_bound(inbox: SqliteInbox) -> None:
 
 
 def test_a_body_trickled_slower_than_the_deadline_is_408_and_frees_the_connection(inbox: SqliteInbox) -> None:
-    app = create_app(inbox, SECRET, max_body_bytes=LIMIT, body_timeout_s=0.5)
+    app = create_app(inbox, SECRET, ReceiverSettings(max_body_bytes=LIMIT, body_timeout_s=0.5))
     with running(app) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:

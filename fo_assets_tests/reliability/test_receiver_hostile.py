@@ -3,7 +3,8 @@
 Fuzzed bodies and secrets get a 4xx and store nothing, never a 5xx or a crash; clients that trickle
 their request in byte by byte do not hold up anyone else; a burst of 10,000 events with duplicates,
 posted concurrently as batches and single posts, stores every event exactly once. Oversized bodies
-(declared and chunked) are covered by events/test_receiver.py.
+(declared and chunked) are covered by events/test_receiver.py; the network attacks of issue 19 (header
+floods, stalled sockets, event floods, wrong-secret floods) by events/test_receiver_attacks.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from fo_assets.inbox import Inbox, SqliteInbox
 from fo_assets.receiver import SECRET_HEADER, create_app
+from fo_assets.settings import ReceiverSettings
 from fo_assets_tests.events.support import SECRET, invoice_posted, po_confirmed, running
 
 ACCEPTED = 202
@@ -35,7 +37,10 @@ REFUSED = {400, 413, 422}
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Inbox]]:
     inbox = SqliteInbox(tmp_path_factory.mktemp("hostile") / "inbox.sqlite3")
-    with running(create_app(inbox, SECRET, max_body_bytes=64 * 1024)) as url:
+    # The fuzzer posts as fast as it can from one address: no rate limit here (events/test_receiver_attacks.py
+    # proves the limit).
+    limits = ReceiverSettings(max_body_bytes=64 * 1024, events_per_second=1e6)
+    with running(create_app(inbox, SECRET, limits)) as url:
         yield url, inbox
 
 
@@ -100,16 +105,22 @@ near_misses = st.sampled_from([SECRET.upper(), SECRET[:-1], f"{SECRET} ", f" {SE
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(by_query=st.one_of(st.none(), secrets, near_misses), by_header=st.one_of(st.none(), ascii_secrets))
+@given(by_query=st.one_of(st.none(), secrets, near_misses), by_header=st.one_of(st.none(), ascii_secrets),
+       client_address=st.integers(2, 2**24 - 2))
 def test_any_other_secret_is_401_and_stores_nothing(
-    receiver: tuple[str, Inbox], client: httpx.Client, by_query: str | None, by_header: str | None
+    receiver: tuple[str, Inbox], by_query: str | None, by_header: str | None, client_address: int
 ) -> None:
     inbox = receiver[1]
     before = inbox.count()
     params = {} if by_query is None else {"code": by_query}
     headers = {} if by_header is None else {SECRET_HEADER: by_header}
+    # Each guess from its own loopback address: repeated wrong secrets from one client are throttled (429),
+    # which events/test_receiver_attacks.py proves.
+    source = f"127.{client_address >> 16}.{(client_address >> 8) & 255}.{client_address & 255}"
+    transport = httpx.HTTPTransport(local_address=source)
 
-    response = client.post("/events", params=params, headers=headers, content=json.dumps(po_confirmed()))
+    with httpx.Client(base_url=receiver[0], transport=transport, timeout=10) as client:
+        response = client.post("/events", params=params, headers=headers, content=json.dumps(po_confirmed()))
 
     assert response.status_code == 401
     assert SECRET not in response.text and inbox.count() == before
@@ -163,7 +174,8 @@ def test_a_burst_of_10000_events_with_duplicates_stores_each_once(tmp_path: Path
     posts = [events[i:i + 100] for i in range(0, 9_800, 100)] + [event for event in events[9_800:]]
     rng.shuffle(posts)
 
-    with running(create_app(inbox, SECRET)) as url:
+    # One sender address at full speed: the per-client rate is lifted for this burst.
+    with running(create_app(inbox, SECRET, ReceiverSettings(events_per_second=1e6))) as url:
         local, clients = threading.local(), []
 
         def post(body: list[dict] | dict) -> httpx.Response:
