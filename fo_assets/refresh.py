@@ -30,6 +30,7 @@ FieldValues = tuple[tuple[str, str], ...]  # ((field, value), ...)
 REFRESH_JOB = "fo_targeted_refresh"
 # Dequeued before ordinary runs (Dagster's queued run coordinator orders by this tag).
 REFRESH_PRIORITY = "10"
+SHOWN_EVENT_IDS = 10
 
 
 class RecordTarget(dg.Config):
@@ -72,6 +73,14 @@ def _days(batch: LandedBatch, existing: set[str]) -> dict[str, int]:
     return {day: rows for day, rows in batch.manifest.rows_by_day.items() if day in existing}
 
 
+def event_metadata(event_ids: list[str]) -> dict[str, object]:
+    """The events behind a refresh, for its observations: a run may coalesce thousands of them, and each
+    observation is stored in the event log, so only the first few ids are named (all are in the run log)."""
+    shown = ", ".join(event_ids[:SHOWN_EVENT_IDS])
+    more = len(event_ids) - SHOWN_EVENT_IDS
+    return {"fo/events": len(event_ids), "fo/event_ids": shown + (f" and {more} more" if more > 0 else "")}
+
+
 def build_refresh_job(
     partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = ()
 ) -> dg.JobDefinition:
@@ -79,6 +88,7 @@ def build_refresh_job(
     def refresh_records(context: dg.OpExecutionContext, config: RefreshConfig, fo: FoRuntime) -> None:
         """Re-read the named records (and their lines) from F&O and upsert them into their tables."""
         catalog = fo.settings.catalog
+        context.log.info(f"{len(config.event_ids)} event(s): {', '.join(config.event_ids)}")
         requests = _requests(catalog, config.targets)
         with fo.extractor(context.run_id, context.log) as extractor:
             loaded = list(zip(requests, extractor.extract(requests)))
@@ -94,7 +104,7 @@ def build_refresh_job(
             key = entity_key(spec, prefix)
             # Lines with no date of their own (purchase order lines) belong to their header's days.
             days = _days(batch, existing) or (header_days.get(spec.parent.entity_set, {}) if spec.parent else {})
-            common = {**load_metadata(batch, result), "fo/event_ids": ", ".join(config.event_ids)}
+            common = {**load_metadata(batch, result), **event_metadata(config.event_ids)}
             for day, rows in days.items():
                 context.log_event(dg.AssetObservation(
                     asset_key=key, partition=day, metadata={**common, "fo/records_refreshed": rows},

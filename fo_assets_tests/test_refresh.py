@@ -14,6 +14,7 @@ from fo_assets.dynamics.events import intake
 from fo_assets.inbox import SqliteInbox
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
+from fo_assets.refresh import SHOWN_EVENT_IDS, event_metadata
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.conftest import ANCHOR, point_at
 
@@ -82,9 +83,12 @@ def test_events_re_read_changed_orders_and_posted_invoices_with_their_lines(fres
     # Recorded as what they are: observations of the days the records belong to, not materializations of
     # whole days; and the table check that guards the model ran after them.
     assert not result.asset_materializations_for_node("refresh_records")
-    observed = {(e.asset_key.to_user_string(), e.partition) for e in
-                (x.event_specific_data.asset_observation for x in result.all_events
-                 if x.event_type_value == "ASSET_OBSERVATION")}
+    observations = [x.event_specific_data.asset_observation for x in result.all_events
+                    if x.event_type_value == "ASSET_OBSERVATION"]
+    observed = {(e.asset_key.to_user_string(), e.partition) for e in observations}
+    assert {e.metadata["fo/events"].value for e in observations} == {2}
+    assert {e.metadata["fo/event_ids"].value for e in observations} == {
+        ", ".join(event["EventId"].upper() for event in events)}
     assert ("fo/purchase_order_headers_v2", str(first)) in observed
     assert ("fo/purchase_order_lines_v2", str(first)) in observed
     assert ("fo/vend_invoice_jour_bi_entities", journal["InvoiceDate"][:10]) in observed
@@ -108,3 +112,12 @@ def test_the_other_naming_of_a_posted_invoice_event_refreshes_the_same_invoice(f
     landed = [r for r in _rows(LocalDeltaSink(tmp_path / "delta"), "VendInvoiceJourBiEntities")
               if r["InvoiceId"] == journal["InvoiceId"]]
     assert {r["SourceKey"] for r in landed} >= {journal["SourceKey"]}
+
+
+def test_observations_name_a_few_of_many_coalesced_events():
+    # A tick may coalesce 2,000 events into one run; every observation is kept in the event log.
+    ids = [f"{n:08X}-0000-0000-0000-000000000000" for n in range(2_000)]
+    metadata = event_metadata(ids)
+    assert metadata["fo/events"] == 2_000
+    assert metadata["fo/event_ids"] == ", ".join(ids[:SHOWN_EVENT_IDS]) + f" and {2_000 - SHOWN_EVENT_IDS} more"
+    assert event_metadata(ids[:3])["fo/event_ids"] == ", ".join(ids[:3])

@@ -345,8 +345,8 @@ def targets(event: BusinessEvent) -> list[Target]:
 
 def refuse_wildcards(event: BusinessEvent) -> None:
     """Refuse an event whose lookup values F&O would read as a pattern (``WILDCARDS``) rather than a value."""
-    for spec, binding in bindings_for_event(event.business_event_id):
-        for payload_field, _ in binding.lookup:
+    for spec, binding in STANDARD.bindings_for_event(event.business_event_id):
+        for payload_field in dict.fromkeys(p for naming in binding.namings for p, _ in naming):
             value = event.payload.get(payload_field)
             if isinstance(value, str) and any(c in value for c in WILDCARDS):
                 raise EventFormatError(
