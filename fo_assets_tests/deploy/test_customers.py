@@ -87,7 +87,7 @@ def test_each_customer_lands_its_own_tenant_with_its_own_secret_in_its_own_home(
                                                                          partition_key=ANCHOR.isoformat())
         assert result.success
 
-        for spec in (VENDORS, STANDARD.spec_for("GeneralJournalAccountEntries")):
+        for spec in (VENDORS, STANDARD.spec_for("GeneralJournalAccountEntryBiEntities")):
             landed = LocalDeltaSink(customer.home / "delta").read(spec).to_pylist()
             assert {row[spec.company_field] for row in landed} == set(COMPANIES[name]), spec.table
         expected = {r["VendorAccountNumber"] for r in tenants[name].tenant.rows(VENDORS.entity_set)}
