@@ -52,9 +52,11 @@ def build_entity_assets(
 ) -> list[dg.AssetsDefinition]:
     by_day = [spec for spec in catalog if catalog.mode_of(spec) != "snapshot"]
     whole = [spec for spec in catalog if catalog.mode_of(spec) == "snapshot"]
+    # 0: a range is one run, which is also what `dagster asset materialize --partition-range` requires.
+    policy = (dg.BackfillPolicy.multi_run(max_partitions_per_run=chunk_days) if chunk_days
+              else dg.BackfillPolicy.single_run())
     return [
-        _entity_assets("fo_entities", catalog, by_day, pool, prefix, partitions_def,
-                       dg.BackfillPolicy.multi_run(max_partitions_per_run=chunk_days)),
+        _entity_assets("fo_entities", catalog, by_day, pool, prefix, partitions_def, policy),
         _entity_assets("fo_snapshots", catalog, whole, pool, prefix, None, None),
     ]
 

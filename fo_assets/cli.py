@@ -157,7 +157,7 @@ def _replay(args: argparse.Namespace) -> int:
     if os.environ.get("DAGSTER_HOME"):
         import dagster as dg
 
-        record = DagsterRecord(dg.DagsterInstance.get(), settings.asset_key_prefix)
+        record = DagsterRecord(dg.DagsterInstance.get(), settings.catalog, settings.asset_key_prefix)
     else:
         print("DAGSTER_HOME is not set: the replayed loads are not recorded in Dagster", file=sys.stderr)
 
@@ -169,11 +169,13 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _batches(args: argparse.Namespace) -> int:
     ledger, _ = _ledger(load_settings(config_file=args.config_file))
-    for batch in ledger.batches(table=args.table):
+    batches = ledger.batches(table=args.table)
+    width = max((len(batch.manifest.table) for batch in batches), default=0)  # one column, however long
+    for batch in batches:
         m = batch.manifest
         window = f"[{m.window[0]}, {m.window[1]})" if m.window else m.mode
         error = f"  {m.error}" if m.error else ""
-        print(f"{m.batch_id}  {m.table:35s} {m.status:10s} {m.row_count:>9} rows  {window}{error}")
+        print(f"{m.batch_id}  {m.table:{width}s}  {m.status:10s} {m.row_count:>9} rows  {window}{error}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 A replay loads a batch through the same path as a run (``upsert_batch``). When the Dagster instance that
 ran the batch is at hand (``DAGSTER_HOME``), each load is recorded as a materialization of the entity on
-the partitions that run covered, so the UI shows them loaded rather than failed. Checks are not re-run
+the partitions that run covered (each with its own row count), or on the table for an entity read
+whole, so the UI shows them loaded rather than failed. Checks are not re-run
 on a replay: the next run evaluates them.
 """
 
@@ -13,7 +14,7 @@ from typing import Callable, Sequence
 import dagster as dg
 
 from fo_assets.catalog import Catalog, EntitySpec
-from fo_assets.io_manager import load_metadata, upsert_batch
+from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.partitions import run_partition_keys
@@ -21,25 +22,31 @@ from fo_assets.sinks.base import LoadResult, Sink
 
 
 class DagsterRecord:
-    """Records replayed loads in the instance whose runs landed them."""
+    """Records replayed loads in the instance whose runs landed them, as those runs would have."""
 
-    def __init__(self, instance: dg.DagsterInstance, prefix: Sequence[str] = ()):
-        self.instance, self.prefix = instance, tuple(prefix)
+    def __init__(self, instance: dg.DagsterInstance, catalog: Catalog, prefix: Sequence[str] = ()):
+        self.instance, self.catalog, self.prefix = instance, catalog, tuple(prefix)
 
     def __call__(self, batch: LandedBatch, spec: EntitySpec, result: LoadResult) -> str:
         run_id = batch.manifest.run_id
         run = self.instance.get_run_by_id(run_id)
         if run is None:
             return f"run {run_id} is not in this Dagster instance: not recorded"
-        keys = run_partition_keys(dict(run.tags))
-        if not keys:
-            return f"run {run_id} had no partitions: not recorded"
-        metadata = {**load_metadata(spec, batch, result, partitioned=True), "fo/replayed_from_run": run_id}
-        for key in keys:
-            self.instance.report_runless_asset_event(
-                dg.AssetMaterialization(asset_key=entity_key(spec, self.prefix), partition=key, metadata=metadata)
-            )
-        return f"recorded in Dagster on {len(keys)} partition(s) of run {run_id}"
+        key = entity_key(spec, self.prefix)
+        metadata = {**load_metadata(batch, result), "fo/replayed_from_run": run_id}
+        if self.catalog.mode_of(spec) == "snapshot":  # an unpartitioned asset: the table as a whole
+            self.instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, metadata=metadata))
+            return f"recorded in Dagster for run {run_id}"
+        days = run_partition_keys(dict(run.tags))
+        if not days:  # the weekly reconciliation: an observation, as the reconciliation itself records
+            self.instance.report_runless_asset_event(dg.AssetObservation(asset_key=key, metadata=metadata))
+            return f"recorded in Dagster as an observation of run {run_id}"
+        for day in days:
+            self.instance.report_runless_asset_event(dg.AssetMaterialization(
+                asset_key=key, partition=day,
+                metadata={**metadata, "dagster/partition_row_count": batch.manifest.rows_by_day.get(day, 0)},
+            ))
+        return f"recorded in Dagster on {len(days)} partition(s) of run {run_id}"
 
 
 Record = Callable[[LandedBatch, EntitySpec, LoadResult], str]

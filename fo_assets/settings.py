@@ -260,7 +260,7 @@ def load_definition_settings(env: Mapping[str, str] | None = None,
         asset_key_prefix=_key_prefix(values.get("FO_ASSET_KEY_PREFIX", "")),
         catalog=_catalog(values, base),
         pool=pool_for(values.get("FO_BASE_URL", "")),
-        backfill_chunk_days=_int(values, "FO_BACKFILL_CHUNK_DAYS", 31, low=1, high=3660),
+        backfill_chunk_days=_int(values, "FO_BACKFILL_CHUNK_DAYS", 31, low=0, high=3660),
     )
 
 

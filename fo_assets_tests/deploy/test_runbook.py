@@ -44,6 +44,8 @@ def test_every_documented_command_is_accepted_by_the_real_command_line():
 
 def _on_sandbox_days(script: str) -> str:
     script = re.sub(r"--partition-range \S+", f"--partition-range {FIRST}...{LAST}", script)
+    script = re.sub(r'("dagster/asset_partition_range_start": )"[\d-]+"', rf'\1"{FIRST}"', script)
+    script = re.sub(r'("dagster/asset_partition_range_end": )"[\d-]+"', rf'\1"{LAST}"', script)
     return re.sub(r"--partition (?!-)\S+", f"--partition {LAST}", script)
 
 
@@ -97,8 +99,11 @@ def test_the_runbook_checked_commands_work_against_the_sandbox(tmp_path, monkeyp
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_concurrency_info(customer.pool).slot_count == 1
         for spec in STANDARD:
-            assert instance.get_materialized_partitions(dg.AssetKey(["contoso", *spec.asset_key_path])) >= {
-                FIRST.isoformat(), LAST.isoformat()}, spec.table
+            key = dg.AssetKey(["contoso", *spec.asset_key_path])
+            if STANDARD.mode_of(spec) == "snapshot":  # read whole, not partitioned
+                assert instance.get_latest_materialization_event(key) is not None, spec.table
+            else:
+                assert instance.get_materialized_partitions(key) >= {FIRST.isoformat(), LAST.isoformat()}, spec.table
     batches = Ledger(customer.home).batches()
     assert {b.manifest.table for b in batches} == {spec.table for spec in STANDARD}
     assert {b.manifest.status for b in batches} == {"loaded"}
