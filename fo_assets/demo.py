@@ -2,8 +2,8 @@
 
 1. starts the sandbox (real HTTPS and OAuth) and the Business Events receiver;
 2. materializes every entity asset for the last 7 days in one run;
-3. changes records in the sandbox and emits Business Events for them; the sensor turns the events into a
-   targeted refresh that lands the changed rows;
+3. renames a purchase order and posts a pending vendor invoice in the sandbox, and emits their Business
+   Events; the sensor turns the events into a targeted refresh that lands the changed rows;
 4. runs the local model and prints a summary.
 """
 
@@ -21,9 +21,10 @@ from typing import Iterator
 
 import dagster as dg
 
-from fo_assets.catalog import STANDARD
+from fo_assets.catalog import EntitySpec
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.inbox import Inbox, open_inbox
+from fo_assets.landing import DELETED
 from fo_assets.partitions import range_tags
 from fo_assets.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -65,9 +66,8 @@ def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) ->
         thread.join(timeout=10)
 
 
-def live_rows(delta_root: Path, table: str) -> list[dict]:
-    return [row for row in LocalDeltaSink(delta_root).read(STANDARD.by_table(table)).to_pylist()
-            if not row["_fo_deleted"]]
+def live_rows(delta_root: Path, spec: EntitySpec) -> list[dict]:
+    return [row for row in LocalDeltaSink(delta_root).read(spec).to_pylist() if not row[DELETED]]
 
 
 def run_demo(home: Path | None = None) -> int:
@@ -88,16 +88,17 @@ def run_demo(home: Path | None = None) -> int:
         today = dt.datetime.now(dt.timezone.utc).date()
         first = today - dt.timedelta(days=DEMO_DAYS - 1)
 
-        t = _step(f"materializing every entity for {first}..{today} as one run (single-run backfill)")
+        t = _step(f"materializing every entity for {first}..{today} as one run")
         result = definitions.resolve_job_def(ENTITY_JOB).execute_in_process(
             instance=instance, tags=range_tags(first, today), raise_on_error=True
         )
-        # One materialization per day of the range; the metadata of the load is the same on each.
+        # One materialization per day of the range (once for an entity read whole); the load's metadata is
+        # the same on each day.
         loads = {e.step_materialization_data.materialization.asset_key: e.step_materialization_data.materialization
                  for e in result.get_asset_materialization_events()}
         for mat in loads.values():
             md = mat.metadata
-            print(f"    {mat.asset_key.to_user_string():45s} rows read {md['fo/rows_read'].value:>7}  "
+            print(f"    {mat.asset_key.to_user_string():48s} rows read {md['fo/rows_read'].value:>7}  "
                   f"inserted {md['fo/inserted'].value:>7}  requests {md['fo/requests'].value:>4}")
         _done(t, "entities landed")
 
@@ -109,9 +110,12 @@ def run_demo(home: Path | None = None) -> int:
             sandbox.changes.update("PurchaseOrderHeadersV2",
                                    {"dataAreaId": "usmf", "PurchaseOrderNumber": po["PurchaseOrderNumber"]},
                                    {"PurchaseOrderName": new_name})
-            event = sandbox.events.purchase_order_confirmed("usmf", po["PurchaseOrderNumber"])
-            sandbox.events.emit(f"{url}?code={events_secret}", [event, event], ca_bundle=sandbox.ca_path)
-            print(f"    purchase order {po['PurchaseOrderNumber']} renamed; its event posted twice (a duplicate)")
+            pending = sandbox.tenant.rows("VendorInvoiceHeaders", "usmf")[-1]
+            posted = sandbox.changes.post_invoice("usmf", pending["HeaderReference"])
+            events = sandbox.events.for_changes()
+            sandbox.events.emit(f"{url}?code={events_secret}", [*events, events[0]], ca_bundle=sandbox.ca_path)
+            print(f"    purchase order {po['PurchaseOrderNumber']} renamed, pending invoice "
+                  f"{pending['HeaderReference']} posted; {len(events)} events posted, one of them twice (a duplicate)")
         sensor = definitions.resolve_sensor_def("fo_business_events")
         with dg.build_sensor_context(instance=instance, definitions=definitions) as context:
             tick = sensor(context)
@@ -120,16 +124,22 @@ def run_demo(home: Path | None = None) -> int:
         refresh = definitions.resolve_job_def("fo_targeted_refresh")
         for request in requests:
             refresh.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags)
-        spec = settings.catalog.spec_for("PurchaseOrderHeadersV2")
-        landed = [r for r in live_rows(settings.delta_root, spec.table)
+        orders = settings.catalog.spec_for("PurchaseOrderHeadersV2")
+        landed = [r for r in live_rows(settings.delta_root, orders)
                   if r["PurchaseOrderNumber"] == po["PurchaseOrderNumber"] and r["dataAreaId"] == "usmf"]
         assert landed and landed[0]["PurchaseOrderName"] == new_name, "the event-driven update did not land"
-        print(f"    landed: {spec.table} {po['PurchaseOrderNumber']} -> {landed[0]['PurchaseOrderName']!r}")
-        _done(t, "event to updated row")
+        print(f"    landed: {orders.table} {po['PurchaseOrderNumber']} -> {landed[0]['PurchaseOrderName']!r}")
+        journal = settings.catalog.spec_for("VendInvoiceJourBiEntities")
+        invoice = [r for r in live_rows(settings.delta_root, journal)
+                   if r["SourceKey"] == posted["SourceKey"] and r["dataAreaId"] == "usmf"]
+        assert invoice, "the posted invoice's event did not land it"
+        print(f"    landed: {journal.table} invoice {invoice[0]['InvoiceId']} of {invoice[0]['InvoiceAccount']}")
+        _done(t, "events to updated rows")
 
         t = _step("running the model (DuckDB over the local Delta tables)")
         model = dg.materialize(
-            [definitions.get_assets_def(dg.AssetKey(["fo_model", "trial_balance"]))],
+            [definitions.get_assets_def(dg.AssetKey(["fo_model", name]))
+             for name in ("trial_balance", "spend_by_vendor_month", "po_invoice_match")],
             instance=instance,
             resources={"fo": definitions.resources["fo"]},
         )
@@ -139,8 +149,9 @@ def run_demo(home: Path | None = None) -> int:
         _done(t, "model built")
 
     print("\n==> summary")
+    width = max(len(spec.table) for spec in settings.catalog)
     for spec in settings.catalog:
-        print(f"    {spec.table:35s} {len(live_rows(settings.delta_root, spec.table)):>7} live rows")
+        print(f"    {spec.table:{width}s} {len(live_rows(settings.delta_root, spec)):>7} live rows")
     print(f"\n    local Delta tables: {settings.delta_root}")
     print(f"    landed batches and manifests: {settings.home / 'landing'}")
     print(f"    Dagster runs: {instance.root_directory}")
