@@ -29,6 +29,14 @@ def _key(spec, row) -> tuple:
     return tuple(row[k].lower() if k == spec.company_field else row[k] for k in spec.key_columns)
 
 
+def test_backfill_chunk_days_zero_makes_a_range_one_run_the_cli_accepts(monkeypatch, tmp_path):
+    monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
+    monkeypatch.setenv("FO_BACKFILL_CHUNK_DAYS", "0")
+    by_day = build_definitions().get_assets_def(dg.AssetKey(["fo", "general_journal_entry_bi_entities"]))
+    # `dagster asset materialize --partition-range` refuses any other policy.
+    assert by_day.backfill_policy == dg.BackfillPolicy.single_run()
+
+
 def test_asset_factory_matches_the_catalog(monkeypatch, tmp_path):
     monkeypatch.setenv("FO_ASSETS_HOME", str(tmp_path))
     defs = build_definitions()
