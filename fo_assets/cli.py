@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from fo_assets.inbox import InboxError
+from fo_assets.events.inbox import InboxError
 from fo_assets.secrets import Secret, SecretStoreError, generate_master_key
 from fo_assets.settings import ConfigError, load_settings
 
@@ -76,8 +76,8 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _events_serve(args: argparse.Namespace) -> int:
-    from fo_assets.inbox import open_inbox
-    from fo_assets.receiver import serve
+    from fo_assets.events.inbox import open_inbox
+    from fo_assets.events.receiver import serve
 
     settings = load_settings(config_file=args.config_file)
     secret = settings.secret("FO_EVENTS_SECRET").reveal()
@@ -89,8 +89,8 @@ def _events_drain(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from fo_assets.inbox import open_inbox
-    from fo_assets.servicebus import drain, open_receiver
+    from fo_assets.events.inbox import open_inbox
+    from fo_assets.events.servicebus import drain, open_receiver
 
     settings = load_settings(config_file=args.config_file)
     queue = os.environ.get("FO_SERVICEBUS_QUEUE")

@@ -23,10 +23,10 @@ import dagster as dg
 
 from fo_assets.catalog import EntitySpec
 from fo_assets.definitions import ENTITY_JOB, build_definitions
-from fo_assets.inbox import Inbox, open_inbox
+from fo_assets.events.inbox import Inbox, open_inbox
 from fo_assets.landing import DELETED
 from fo_assets.partitions import range_tags
-from fo_assets.receiver import build_server, create_app
+from fo_assets.events.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink

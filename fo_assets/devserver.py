@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from fo_assets.demo import events_receiver
-from fo_assets.inbox import open_inbox
+from fo_assets.events.inbox import open_inbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 

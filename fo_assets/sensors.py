@@ -9,8 +9,8 @@ import dagster as dg
 import httpx
 
 from fo_assets.alerts import post
-from fo_assets.dynamics.events import EventFormatError, Target, collapse, refuse_wildcards, shown, targets
-from fo_assets.inbox import STORAGE_ERRORS, Inbox, Page, open_inbox
+from fo_assets.events.payload import EventFormatError, Target, collapse, refuse_wildcards, shown, targets
+from fo_assets.events.inbox import STORAGE_ERRORS, Inbox, Page, open_inbox
 from fo_assets.settings import Settings, load_settings
 
 # Events read per tick, all coalesced into one run (each record looked up once however many events name it).

@@ -10,8 +10,8 @@ import dagster as dg
 from fo_assets.catalog import STANDARD
 from fo_assets.checks import KEYS_UNIQUE
 from fo_assets.definitions import ENTITY_JOB, build_definitions
-from fo_assets.dynamics.events import intake
-from fo_assets.inbox import SqliteInbox
+from fo_assets.events.payload import intake
+from fo_assets.events.inbox import SqliteInbox
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.refresh import SHOWN_EVENT_IDS, event_metadata

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 
 from fo_assets.definitions import build_definitions
-from fo_assets.dynamics.events import intake
-from fo_assets.inbox import SqliteInbox
+from fo_assets.events.payload import intake
+from fo_assets.events.inbox import SqliteInbox
 from fo_assets.alerts import failure_message
 from fo_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from fo_assets.schedules import trailing_window

@@ -22,7 +22,7 @@ import dagster as dg
 
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.demo import events_receiver
-from fo_assets.inbox import open_inbox
+from fo_assets.events.inbox import open_inbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 

@@ -18,8 +18,8 @@ from dagster._core.scheduler.instigation import InstigatorType
 
 from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB
-from fo_assets.dynamics.events import dumps, intake
-from fo_assets.inbox import open_inbox
+from fo_assets.events.payload import dumps, intake
+from fo_assets.events.inbox import open_inbox
 from fo_assets.partitions import range_tags
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings

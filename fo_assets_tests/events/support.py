@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 from starlette.applications import Starlette
 
-from fo_assets.inbox import Inbox, open_inbox
-from fo_assets.receiver import build_server
+from fo_assets.events.inbox import Inbox, open_inbox
+from fo_assets.events.receiver import build_server
 from fo_assets.settings import load_settings
 
 # Verbatim from REFERENCE.md section 2: a real PurchaseOrderConfirmedBusinessEvent.

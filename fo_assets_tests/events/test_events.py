@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from fo_assets.dynamics.events import (
+from fo_assets.events.payload import (
     EventFormatError,
     MalformedBodyError,
     Target,

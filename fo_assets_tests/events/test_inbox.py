@@ -16,15 +16,15 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import PostgresInbox, SqliteInbox
+from fo_assets.events.payload import parse_payload
+from fo_assets.events.inbox import PostgresInbox, SqliteInbox
 from fo_assets_tests.events.support import REAL_PO_CONFIRMED, Backend, po_confirmed
 
 # A child process appending its events; every child posts the same ids in a different order.
 _CHILD = """
 import sys
-from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import open_inbox
+from fo_assets.events.payload import parse_payload
+from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
 from fo_assets_tests.events.support import po_confirmed
 inbox = open_inbox(load_settings())

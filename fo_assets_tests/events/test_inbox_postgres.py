@@ -26,9 +26,9 @@ import psycopg2
 import pytest
 
 from fo_assets.definitions import build_definitions
-from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import InboxError, PostgresInbox, open_inbox
-from fo_assets.receiver import create_app
+from fo_assets.events.payload import parse_payload
+from fo_assets.events.inbox import InboxError, PostgresInbox, open_inbox
+from fo_assets.events.receiver import create_app
 from fo_assets.sandbox.tls import TlsFiles
 from fo_assets.secrets import Secret, generate_master_key
 from fo_assets.settings import load_settings
@@ -50,8 +50,8 @@ EVENTS_PER_APPENDER = 1_500
 # several round trips, while other appenders draw theirs), and prints how many were new.
 _APPENDER = """
 import random, sys
-from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import open_inbox
+from fo_assets.events.payload import parse_payload
+from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
 from fo_assets_tests.events.support import po_confirmed
 inbox = open_inbox(load_settings())
@@ -71,8 +71,8 @@ print(new, flush=True)
 # Open the inbox the environment names; store the events given as JSON, or print what is stored.
 _STORE_OR_READ = """
 import json, sys
-from fo_assets.dynamics.events import parse_payload
-from fo_assets.inbox import open_inbox
+from fo_assets.events.payload import parse_payload
+from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
 inbox = open_inbox(load_settings())
 if sys.argv[1] == "store":

@@ -14,8 +14,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from fo_assets.inbox import SqliteInbox
-from fo_assets.receiver import SECRET_HEADER, create_app
+from fo_assets.events.inbox import SqliteInbox
+from fo_assets.events.receiver import SECRET_HEADER, create_app
 from fo_assets.sandbox.tls import TlsFiles
 from fo_assets.settings import ReceiverSettings
 from fo_assets_tests.events.support import (

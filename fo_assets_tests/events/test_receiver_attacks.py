@@ -34,7 +34,7 @@ import httpx
 import pytest
 
 from fo_assets.definitions import build_definitions
-from fo_assets.inbox import open_inbox
+from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
 from fo_assets_tests.deploy.postgres import Postgres
 from fo_assets_tests.events.support import SECRET, VALIDATION_EVENT, Backend, Served, po_confirmed, serving_process

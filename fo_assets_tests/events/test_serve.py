@@ -10,14 +10,14 @@ from pathlib import Path
 
 import httpx
 
-from fo_assets.inbox import SqliteInbox
-from fo_assets.receiver import SECRET_HEADER
+from fo_assets.events.inbox import SqliteInbox
+from fo_assets.events.receiver import SECRET_HEADER
 from fo_assets_tests.events.support import REAL_PO_CONFIRMED, SECRET, po_confirmed, serving_process
 
 _SERVE = (
     "import os, sys\n"
-    "from fo_assets.inbox import SqliteInbox\n"
-    "from fo_assets.receiver import serve\n"
+    "from fo_assets.events.inbox import SqliteInbox\n"
+    "from fo_assets.events.receiver import serve\n"
     "serve(SqliteInbox(sys.argv[1]), os.environ['TEST_EVENTS_SECRET'], '127.0.0.1', 0)\n"
 )
 

@@ -13,8 +13,8 @@ from typing import Any, Iterable
 
 import pytest
 
-from fo_assets.inbox import SqliteInbox
-from fo_assets.servicebus import drain, message_bytes, open_receiver
+from fo_assets.events.inbox import SqliteInbox
+from fo_assets.events.servicebus import drain, message_bytes, open_receiver
 from fo_assets_tests.events.support import REAL_PO_CONFIRMED, TEST_MESSAGE, invoice_posted, po_confirmed
 
 

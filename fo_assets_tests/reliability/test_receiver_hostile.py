@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fo_assets.inbox import Inbox, SqliteInbox
-from fo_assets.receiver import SECRET_HEADER, create_app
+from fo_assets.events.inbox import Inbox, SqliteInbox
+from fo_assets.events.receiver import SECRET_HEADER, create_app
 from fo_assets.settings import ReceiverSettings
 from fo_assets_tests.events.support import SECRET, invoice_posted, po_confirmed, running
 

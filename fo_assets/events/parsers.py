@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from fo_assets.dynamics.events import intake, stored_form
+from fo_assets.events.payload import intake, stored_form
 
 # Two parsers for the machine's cores; posts wait for a free one.
 PARSERS = 2

@@ -44,7 +44,7 @@ from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 from psycopg2.pool import ThreadedConnectionPool
 
-from fo_assets.dynamics.events import BusinessEvent, loads, shown, stored_form
+from fo_assets.events.payload import BusinessEvent, loads, shown, stored_form
 from fo_assets.secrets import Secret
 from fo_assets.settings import Settings
 

@@ -15,8 +15,8 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Protocol, Sequence
 
-from fo_assets.dynamics.events import EventFormatError, LoggableArgs, intake
-from fo_assets.inbox import Inbox
+from fo_assets.events.payload import EventFormatError, LoggableArgs, intake
+from fo_assets.events.inbox import Inbox
 
 log = logging.getLogger(__name__)
 # A message's id and the reason it was refused come from whoever sent it: escaped and cut in the log.

@@ -39,9 +39,9 @@ from starlette.routing import Route
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fo_assets.dynamics.events import EventFormatError, LoggableArgs, MalformedBodyError, TooManyEventsError
-from fo_assets.event_parsers import EventParsers
-from fo_assets.inbox import STORAGE_ERRORS, Inbox
+from fo_assets.events.payload import EventFormatError, LoggableArgs, MalformedBodyError, TooManyEventsError
+from fo_assets.events.parsers import EventParsers
+from fo_assets.events.inbox import STORAGE_ERRORS, Inbox
 from fo_assets.settings import MIN_SECRET_LENGTH, ReceiverSettings
 
 log = logging.getLogger(__name__)
