@@ -162,13 +162,13 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
             return
         if settings.databricks.job_id is None:
             raise dg.Failure("DATABRICKS_JOB_ID is not set: deploy the bundle in fo_assets/model_sql and set it")
-        from fo_assets.databricks_job import JobWaitTimeout, idempotency_token, model_job_parameters, run_job
+        from fo_assets.sinks.databricks_job import JobWaitTimeout, idempotency_token, model_job_parameters, run_job
 
         batch_ids = modeled_batches(fo.ledger)
         # The same batches and the same Dagster run lineage give the same token: a retried trigger or a
         # crash-retried run rejoins the job run it started, while a new materialization starts a fresh
         # one. The Dagster run id goes along as a job parameter, so a re-execution of this lineage after
-        # its job run failed is not handed that failed run back (fo_assets/databricks_job.py).
+        # its job run failed is not handed that failed run back (fo_assets/sinks/databricks_job.py).
         lineage = context.run.root_run_id or context.run.run_id
         token = idempotency_token([*batch_ids, f"dagster-run:{lineage}", *(f"table:{t}" for t in tables)])
         try:

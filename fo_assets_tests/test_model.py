@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fo_assets.catalog import STANDARD
-from fo_assets.databricks_job import run_job
+from fo_assets.sinks.databricks_job import run_job
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.model import MODEL_TABLES, local_statements, model_sql

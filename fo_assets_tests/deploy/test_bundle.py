@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fo_assets.databricks_job import ATTEMPT_PARAMETER, model_job_parameters
+from fo_assets.sinks.databricks_job import ATTEMPT_PARAMETER, model_job_parameters
 from fo_assets_tests.deploy.customers import BIN, REPO
 from fo_assets_tests.model_job import BUNDLE, JOB_KEY
 from fo_assets_tests.postgres_fixture import unavailable

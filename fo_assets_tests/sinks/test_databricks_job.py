@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from fo_assets.databricks_job import JobRunError, idempotency_token, run_job
+from fo_assets.sinks.databricks_job import JobRunError, idempotency_token, run_job
 from fo_assets.sinks.workspace import connect_workspace
 from fo_assets_tests.databricks_double import DatabricksDouble
 from fo_assets_tests.databricks_double.jobs import JobSettings
