@@ -15,9 +15,7 @@ from fo_assets.cli import main as cli
 from fo_assets.sandbox import Sandbox
 from fo_assets_tests.conftest import ANCHOR
 from fo_assets_tests.reliability.children import kill_when, start_run
-from fo_assets_tests.reliability.stack import FIRST, LAST, TABLES, Stack
-
-GL = "general_journal_account_entries"
+from fo_assets_tests.reliability.stack import FIRST, GL, LAST, TABLES, Stack
 
 
 def _ledger_listing(capsys: pytest.CaptureFixture) -> str:
@@ -32,7 +30,7 @@ def test_killed_during_extraction_nothing_partial_loads_and_a_rerun_converges(
     sb.faults.latency(0.15)  # a slow tenant keeps the child reading long enough to be caught at it
     child = start_run(tmp_path / "child.log", TABLES, FIRST, LAST)
 
-    kill_when(child, lambda: sb.stats.count("/data/GeneralJournalAccountEntries", 200) >= 2)
+    kill_when(child, lambda: sb.stats.count("/data/GeneralJournalAccountEntryBiEntities", 200) >= 2)
 
     assert {status for statuses in local_stack.statuses().values() for status in statuses} == {"extracting"}
     assert not (local_stack.home / "delta").exists()
@@ -71,7 +69,7 @@ def test_killed_during_upload_replay_converges(stack: Stack, tmp_path: Path) -> 
 
 def test_killed_during_the_merge_the_orphan_statement_and_a_rerun_converge(stack: Stack, tmp_path: Path) -> None:
     dbx = stack.dbx
-    merge = r"^MERGE WITH SCHEMA EVOLUTION INTO `main`.`fo`.`general_journal_account_entries`"
+    merge = r"^MERGE WITH SCHEMA EVOLUTION INTO `main`.`fo`.`general_journal_account_entry_bi_entities`"
     dbx.faults.delay_statements(merge, seconds=2)
     child = start_run(tmp_path / "child.log", TABLES, FIRST, LAST)
 

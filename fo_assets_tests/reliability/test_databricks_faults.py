@@ -13,7 +13,7 @@ from fo_assets import model
 from fo_assets.cli import main as cli
 from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.child_run import failure_message
-from fo_assets_tests.reliability.stack import JOB_ID, TABLES, Stack, when
+from fo_assets_tests.reliability.stack import GL, JOB_ID, TABLES, Stack, when
 
 HEADERS_MERGE = r"^MERGE WITH SCHEMA EVOLUTION INTO `main`.`fo`.`purchase_order_headers_v2`"
 
@@ -57,13 +57,13 @@ def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack,
     assert statuses["purchase_order_headers_v2"] == ["failed"]
     assert statuses["vendors_v2"] == ["loaded"]  # loaded before the failure
     # The batches after the failed one in the run were landed and never loaded: replay must take them too.
-    assert statuses["purchase_order_lines_v2"] == statuses["general_journal_account_entries"] == ["landed"]
+    assert statuses["purchase_order_lines_v2"] == statuses[GL] == ["landed"]
     assert stack.rows("purchase_order_headers_v2") == []
 
     assert cli(["replay", "--failed"]) == 0
 
     replayed = capsys.readouterr().out
-    assert "purchase_order_headers_v2: inserted" in replayed and "general_journal_account_entries: inserted" in replayed
+    assert "purchase_order_headers_v2: inserted" in replayed and f"{GL}: inserted" in replayed
     assert all(s == ["loaded"] for s in stack.statuses().values())
     stack.assert_exact()
     assert cli(["replay", "--failed"]) == 0 and "no failed batches" in capsys.readouterr().out

@@ -19,10 +19,10 @@ from fo_assets.cli import main as cli
 from fo_assets.resources import build_ledger, build_sink
 from fo_assets.settings import load_settings
 from fo_assets_tests.reliability.children import kill_when, start_run
-from fo_assets_tests.reliability.stack import FIRST, LAST, TABLES, Stack
+from fo_assets_tests.reliability.stack import FIRST, GL, LAST, TABLES, Stack
 from fo_assets_tests.reliability.test_databricks_faults import HEADERS_MERGE
 
-GL = "general_journal_account_entries"
+
 HEADERS = "purchase_order_headers_v2"
 
 
