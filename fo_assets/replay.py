@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import dagster as dg
 
 from fo_assets.catalog import Catalog, EntitySpec
-from fo_assets.io_manager import load_metadata, upsert_batch
+from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.partitions import run_partition_keys
@@ -34,7 +34,7 @@ class DagsterRecord:
         keys = run_partition_keys(dict(run.tags))
         if not keys:
             return f"run {run_id} had no partitions: not recorded"
-        metadata = {**load_metadata(spec, batch, result, partitioned=True), "fo/replayed_from_run": run_id}
+        metadata = {**load_metadata(batch, result), "fo/replayed_from_run": run_id}
         for key in keys:
             self.instance.report_runless_asset_event(
                 dg.AssetMaterialization(asset_key=entity_key(spec, self.prefix), partition=key, metadata=metadata)
