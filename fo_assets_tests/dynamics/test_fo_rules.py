@@ -147,8 +147,10 @@ def test_tokens_that_expire_during_long_throttle_pauses_land_every_entity_exactl
     # pause is dead when the request goes out, and a 401 for it is expiry, not a refusal.
     config = SandboxConfig(scale=0.1, days=10, anchor_date=ANCHOR, companies=COMPANIES, page_size=10,
                            token_lifetime_s=2)
-    specs = (VOUCHERS, GL_LINES, STANDARD.spec_for("PurchaseOrderHeadersV2"),
-             STANDARD.spec_for("PurchaseOrderLinesV2"), dataclasses.replace(VENDORS, page_size=4))
+    windowed = (VOUCHERS, GL_LINES, STANDARD.spec_for("PurchaseOrderHeadersV2"),
+                STANDARD.spec_for("PurchaseOrderLinesV2"))
+    snapshot = dataclasses.replace(VENDORS, page_size=4)
+    requests = [ExtractRequest(spec, window=EVERYTHING) for spec in windowed] + [ExtractRequest(snapshot)]
     policy = RetryPolicy(backoff_base_s=0.05, default_retry_after_s=2.5)
     with Sandbox(config) as sb:
         with Extractor(settings_for(sb, tmp_path), "run-warm", policy=policy) as extractor:
@@ -157,11 +159,10 @@ def test_tokens_that_expire_during_long_throttle_pauses_land_every_entity_exactl
         sb.faults.throttle(n=6, retry_after=None)
         started = time.monotonic()
         with Extractor(settings_for(sb, tmp_path), "run-tokens", policy=policy) as extractor:
-            batches = extractor.extract([ExtractRequest(s, window=None if s is specs[-1] else EVERYTHING)
-                                         for s in specs])
+            batches = extractor.extract(requests)
         assert time.monotonic() - started >= 2 * 2.5  # the pauses outlived several tokens
         assert sb.stats.throttled == 6 and sb.stats.tokens_issued >= issued + 2
-        for spec, batch in zip(specs, batches):
+        for spec, batch in zip((*windowed, snapshot), batches):
             assert batch.manifest.status == "landed", spec.entity_set
             assert by_key(entity_rows(batch), spec.key_columns) == _want(sb, spec), spec.entity_set
         assert sum(b.manifest.stats["pages"] for b in batches) > 40

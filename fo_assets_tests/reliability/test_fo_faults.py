@@ -91,7 +91,8 @@ def test_an_fo_token_revoked_mid_run_is_replaced_and_the_run_lands_exactly(stack
     sb = stack.sandbox
     issued = sb.authority.issued
     sb.faults.latency(0.02)  # keeps the run reading while the token is revoked
-    revoke = when(lambda: sb.stats.count("/data/GeneralJournalAccountEntryBiEntities", 200) >= 3, sb.faults.revoke_tokens)
+    revoke = when(lambda: sb.stats.count("/data/GeneralJournalAccountEntryBiEntities", 200) >= 3,
+                  sb.faults.revoke_tokens)
 
     result = stack.run()
 
