@@ -53,7 +53,8 @@ def event_records_current(world: World) -> list[str]:
     landed = {(r["dataAreaId"], r["PurchaseOrderNumber"]): r for r in local_rows(world.root / "home" / "delta", spec)}
     wrong = []
     for company, number in sorted(world.changed_orders):
-        source = next(r for r in truth(world.sandbox, spec.entity_set, company) if r["PurchaseOrderNumber"] == number)
+        source = next(r for r in truth(world.sandbox, spec.entity_set, company, spec.personal_fields)
+                      if r["PurchaseOrderNumber"] == number)
         row = landed.get((company, number))
         if row is None or {k: row.get(k) for k in source} != source:
             wrong.append(f"{company}/{number}")

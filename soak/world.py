@@ -20,7 +20,7 @@ from typing import Any
 
 import dagster as dg
 
-from fo_assets.definitions import ENTITY_JOB, build_definitions
+from fo_assets.definitions import build_definitions
 from fo_assets.demo import events_receiver
 from fo_assets.events.inbox import open_inbox
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -98,12 +98,15 @@ class World:
         if rng.random() < 0.2 and len(vendors) > 5:
             changes.delete("VendorsV2", some_vendor())
         if rng.random() < 0.3:  # outside any trailing window: only the reconciliation will see it
-            old = [r for r in self.sandbox.tenant.rows("GeneralJournalAccountEntries", company)
-                   if r["AccountingDate"][:10] < (self.today - dt.timedelta(days=20)).isoformat()]
+            tenant, cutoff = self.sandbox.tenant, (self.today - dt.timedelta(days=20)).isoformat()
+            vouchers = {r["SourceKey"] for r in tenant.rows("GeneralJournalEntryBiEntities", company)
+                        if r["AccountingDate"][:10] < cutoff}
+            old = [r for r in tenant.rows("GeneralJournalAccountEntryBiEntities", company)
+                   if r["GeneralJournalEntry"] in vouchers]
             if old:
                 entry = rng.choice(old)
-                key = {"DataArea": company, "GeneralJournalAccountEntryRecId": entry["GeneralJournalAccountEntryRecId"]}
-                changes.update("GeneralJournalAccountEntries", key, {"Description": f"corrected at tick {tick}"})
+                changes.update("GeneralJournalAccountEntryBiEntities", {"SourceKey": entry["SourceKey"]},
+                               {"Text": f"corrected at tick {tick}"})
         self.counts.changes = len(changes.log)
 
     def post_events(self) -> None:
@@ -130,12 +133,13 @@ class World:
             self._execute(job, {**request.run_config, **QUIET}, request.tags)
 
     def scheduled_run(self, schedule: str) -> bool:
-        """The run a schedule asks for at this moment (daily trailing window, or weekly reconciliation)."""
+        """The run a schedule asks for at this moment, of the job it names (the daily trailing window of the
+        entity job, or the weekly reconciliation job)."""
         definition = self.definitions.resolve_schedule_def(schedule)
         now = dt.datetime.now(dt.timezone.utc)
         with dg.build_schedule_context(instance=self.instance, scheduled_execution_time=now) as context:
-            request = definition(context)
-        return self._execute(self.definitions.resolve_job_def(ENTITY_JOB), QUIET, request.tags)
+            (request,) = definition.evaluate_tick(context).run_requests or ()
+        return self._execute(self.definitions.resolve_job_def(definition.job_name), QUIET, request.tags)
 
     def _execute(self, job: Any, run_config: dict, tags: dict[str, str]) -> bool:
         result = job.execute_in_process(run_config=run_config, instance=self.instance, tags=tags, raise_on_error=False)

@@ -129,6 +129,12 @@ class BatchBuilder:
             "lines_without_header": self._without_header,
             "unexpected_fields": sorted(self.unexpected),
         }
+        if manifest.mode == "lines":
+            # What a header/line read costs: lines are read by key chunks or RecId ranges of the headers,
+            # and a filter too small for its page would multiply requests (docs/fo-odata.md, "Filter size").
+            requests = manifest.stats["requests"]
+            manifest.stats["requests_per_1000_lines"] = round(1000 * requests / manifest.row_count, 2) \
+                if manifest.row_count else float(requests)
         if self.error is not None:
             self.writer.fail(str(self.error))
             return self.writer.batch

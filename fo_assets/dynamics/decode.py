@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
@@ -31,6 +31,7 @@ from fo_assets.dynamics.errors import PageError
 from fo_assets.dynamics.schema import DEFAULT_SCALE, EntityPlan, FieldInfo
 
 NEXT_LINK = "@odata.nextLink"
+COUNT = "@odata.count"  # the query's row count, when it was asked with $count=true
 _SENTINEL_END = pa.scalar(dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc), pa.timestamp("us", tz="UTC"))
 
 
@@ -39,6 +40,11 @@ class DecodedPage:
     table: pa.Table
     next_link: str | None
     unexpected: frozenset[str]  # payload fields the metadata does not list (schema drift)
+    count: int | None = None  # @odata.count: the query's rows when this page was served
+
+    def with_table(self, table: pa.Table) -> DecodedPage:
+        """The same page with its rows transformed (lowered, joined, filtered)."""
+        return replace(self, table=table)
 
 
 class PageDecoder:
@@ -54,7 +60,8 @@ class PageDecoder:
         self._keys = [k for k in plan.spec.key_columns if k in plan.select_names]
         self._target = plan.arrow_schema
         row = pa.struct([pa.field(f.name, _read_type(f)) for f in self._fields])
-        self._read_schema = pa.schema([pa.field("value", pa.list_(row)), pa.field(NEXT_LINK, pa.string())])
+        self._read_schema = pa.schema([pa.field("value", pa.list_(row)), pa.field(NEXT_LINK, pa.string()),
+                                       pa.field(COUNT, pa.int64())])
         self._parse = pj.ParseOptions(
             explicit_schema=self._read_schema,
             # Extra fields are inferred rather than ignored so schema drift can be seen and reported.
@@ -74,7 +81,7 @@ class PageDecoder:
         if self._company is not None:
             index = page.table.schema.get_field_index(self._company)
             lowered = pc.utf8_lower(page.table.column(index))
-            page = DecodedPage(page.table.set_column(index, self._company, lowered), page.next_link, page.unexpected)
+            page = page.with_table(page.table.set_column(index, self._company, lowered))
         missing = [k for k in self._keys if page.table.column(k).null_count]
         if missing:
             column = page.table.column(missing[0])
@@ -99,8 +106,8 @@ class PageDecoder:
         rows: pa.StructArray = values.flatten()
         columns = [_finish(rows.field(f.name), f) for f in self._fields]
         extras = frozenset(rows.type.field(i).name for i in range(rows.type.num_fields)) - self._known
-        next_link = read.column(NEXT_LINK)[0].as_py()
-        return DecodedPage(pa.Table.from_arrays(columns, schema=self._target), next_link, _drift(extras))
+        next_link, count = read.column(NEXT_LINK)[0].as_py(), read.column(COUNT)[0].as_py()
+        return DecodedPage(pa.Table.from_arrays(columns, schema=self._target), next_link, _drift(extras), count)
 
     def _reference(self, body: bytes | bytearray, url: str, company: str | None) -> DecodedPage:
         try:
@@ -161,11 +168,12 @@ def _reference_decode(body: bytes | bytearray, plan: EntityPlan, known: frozense
                     f"row {index}, field {field.name} ({field.kind}): cannot read {raw!r}: {error}"
                 ) from None
         columns.append(pa.array(values, type=field.arrow_type))
-    next_link = page.get(NEXT_LINK)
+    next_link, count = page.get(NEXT_LINK), page.get(COUNT)
     return DecodedPage(
         pa.Table.from_arrays(columns, schema=plan.arrow_schema),
         next_link if isinstance(next_link, str) else None,
         _drift(frozenset(extras)),
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
     )
 
 

@@ -409,6 +409,6 @@ def _exact(job: Extraction, groups: list[tuple[tuple[str, str], ...]]) -> Transf
         return None
 
     def keep(page: DecodedPage) -> DecodedPage:
-        return DecodedPage(exact_matches(page.table, typed), page.next_link, page.unexpected)
+        return page.with_table(exact_matches(page.table, typed))
 
     return keep

@@ -138,7 +138,7 @@ def _attacher(job: Extraction, headers: pa.Table) -> Callable[[DecodedPage], Dec
         dropped = page.table.num_rows - joined.num_rows
         if dropped:
             job.sink.without_header(dropped)
-        return DecodedPage(joined, page.next_link, page.unexpected)
+        return page.with_table(joined)
 
     return attach
 

@@ -36,9 +36,9 @@ from fo_assets.dynamics.schema import EntitySchema, FieldInfo, field_kind, unkno
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = dt.timedelta(hours=24)
-PREFETCH_CHUNK = 20
+PREFETCH_CHUNK = 20  # public names per metadata-service request: keeps the URL well under any limit
 AX_TYPE_TERM = "Microsoft.Dynamics.OData.Core.V1.AXType"
-EDMX_CACHE = "edmx.v2.json"  # v2: properties carry the X++ type  # public names per metadata-service request: keeps the URL well under any limit
+EDMX_CACHE = "edmx.v2.json"  # v2: properties carry the X++ type
 Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set or None, accept) -> body
 
 

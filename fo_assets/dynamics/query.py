@@ -187,8 +187,10 @@ def entity_url(
     top: int | None = None,
     skip: int | None = None,
     count: bool = False,
+    with_count: bool = False,
 ) -> str:
-    """The URL of a query; with ``count`` the ``/$count`` of its rows (a bare number) instead."""
+    """The URL of a query; with ``count`` the ``/$count`` of its rows (a bare number) instead; with
+    ``with_count`` its first page also carries ``@odata.count``, counted by the same request."""
     options: list[tuple[str, str]] = []
     if filter:
         options.append(("$filter", filter))
@@ -200,6 +202,8 @@ def entity_url(
         options.append(("$top", str(top)))
     if skip:
         options.append(("$skip", str(skip)))
+    if with_count:
+        options.append(("$count", "true"))
     options.append(("cross-company", "true"))
     query = "&".join(f"{name}={encoded(value)}" for name, value in options)
     path = f"{odata_root}/{quote(entity_set, safe='')}" + ("/$count" if count else "")

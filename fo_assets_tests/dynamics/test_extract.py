@@ -126,6 +126,12 @@ def test_manifests_describe_the_reads(full_extract):
     assert all("$top=2000" in q and "$orderby=dataAreaId,VendorAccountNumber" in q for q in vendors.queries)
     for batch in batches.values():
         assert all(r["complete"] for r in batch.manifest.reads.values()), batch.manifest.entity_set
+        # What a header/line read costs, in the manifest of every line batch (and only there).
+        stats = batch.manifest.stats
+        if STANDARD.mode_of(STANDARD.spec_for(batch.manifest.entity_set)) == "lines":
+            assert stats["requests_per_1000_lines"] == round(1000 * stats["requests"] / batch.manifest.row_count, 2)
+        else:
+            assert "requests_per_1000_lines" not in stats
 
 
 def test_gl_lines_are_read_by_voucher_ranges_with_their_vouchers(full_extract, small_sandbox):

@@ -37,9 +37,11 @@ from fo_assets_tests.dynamics.conftest import truth
 from fo_assets_tests.sinks.conftest import CATALOG, SCHEMA, VOLUME
 
 FIRST, LAST = ANCHOR - dt.timedelta(days=2), ANCHOR
-# A snapshot entity, a windowed entity with its own company field (DataArea) and dimensions, and a
-# header/line pair: every read mode, at a size that keeps a run near two seconds.
-TABLES = ("vendors_v2", "general_journal_account_entries", "purchase_order_headers_v2", "purchase_order_lines_v2")
+# A snapshot entity with dimensions, the GL voucher/line pair (a company found through the ledger, lines
+# read by RecId ranges, inherited columns) and the purchase order header/line pair (a windowed entity with
+# dimensions, lines read by key chunks): every read mode, at a size that keeps a run near a few seconds.
+GL_HEADERS, GL = "general_journal_entry_bi_entities", "general_journal_account_entry_bi_entities"
+TABLES = ("vendors_v2", GL_HEADERS, GL, "purchase_order_headers_v2", "purchase_order_lines_v2")
 JOB_ID = 77
 
 
@@ -64,17 +66,26 @@ def _day(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
+def read_by_run(spec: EntitySpec, row: dict, first: dt.date, last: dt.date) -> bool:
+    """Whether a windowed run over ``first..last`` reads ``row``: dated in the window, changed in it, or
+    a record not finished yet (re-read by every run whatever its date)."""
+    def within(name: str | None) -> bool:
+        return name is not None and row[name] is not None and first <= _day(row[name]) <= last
+
+    still_open = spec.open_states is not None and row[spec.open_states.field] not in spec.open_states.finished
+    return within(spec.window_field) or within(spec.changed_field) or still_open
+
+
 def expected_rows(sandbox: Sandbox, spec: EntitySpec, first: dt.date, last: dt.date) -> dict[tuple, dict]:
     """The source rows a run over ``first..last`` must land, typed as landed, by key."""
-    rows = truth(sandbox, spec.entity_set, excluded=spec.excluded_fields)
-    if spec.window_field:
-        rows = [r for r in rows if first <= _day(r[spec.window_field]) <= last]
-    elif spec.parent:
-        parent = STANDARD.spec_for(spec.parent)
-        headers = {tuple(r[k] for k in (parent.company_field, *spec.parent_keys))
-                   for r in truth(sandbox, parent.entity_set)
-                   if first <= _day(r[parent.window_field]) <= last}
-        rows = [r for r in rows if tuple(r[k] for k in (spec.company_field, *spec.parent_keys)) in headers]
+    rows = truth(sandbox, spec.entity_set, excluded=spec.excluded_fields + spec.personal_fields)
+    if spec.parent:  # lines are the lines of the headers the run reads, whatever their own dates
+        link = spec.parent
+        headers = {tuple(r[k] for k in link.header_fields)
+                   for r in expected_rows(sandbox, STANDARD.spec_for(link.entity_set), first, last).values()}
+        rows = [r for r in rows if tuple(r[k] for k in link.line_fields) in headers]
+    elif spec.window_field:
+        rows = [r for r in rows if read_by_run(spec, r, first, last)]
     indexed = {tuple(r[k] for k in spec.key_columns): r for r in rows}
     assert len(indexed) == len(rows), f"the sandbox itself has duplicate keys in {spec.entity_set}"
     return indexed
@@ -220,15 +231,12 @@ class Stack:
         assert leaks(self.credentials(), scanned) == []
 
 
-def retried_requests(result: dg.ExecuteInProcessResult) -> int:
-    """F&O requests the run sent beyond one per page (retries after 429, 5xx, drops, 401), from the
-    materialization metadata of each entity (the same on every partition of the range)."""
-    by_asset = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.step_materialization_data.materialization
-        metadata = materialization.metadata
-        by_asset[materialization.asset_key] = metadata["fo/requests"].value - metadata["fo/pages"].value
-    return sum(by_asset.values())
+def retried_requests(stack: Stack, result: dg.ExecuteInProcessResult) -> int:
+    """F&O requests the run sent again (after 429, 5xx, drops, 401), from the manifests of the batches it
+    landed (each named by the materializations of every partition of the range)."""
+    ran = {event.step_materialization_data.materialization.metadata["fo/batch_id"].value
+           for event in result.get_asset_materialization_events()}
+    return sum(b.manifest.stats.get("retries", 0) for b in stack.ledger.batches() if b.manifest.batch_id in ran)
 
 
 def when(condition: Callable[[], bool], action: Callable[[], object], timeout_s: float = 60) -> threading.Thread:

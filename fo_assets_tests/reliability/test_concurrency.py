@@ -27,9 +27,9 @@ from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.reliability.child_run import failure_message
 from fo_assets_tests.reliability.children import start_run
-from fo_assets_tests.reliability.stack import LAST, TABLES, Stack
+from fo_assets_tests.reliability.stack import GL, LAST, TABLES, Stack
 
-GL = "general_journal_account_entries"
+
 WINDOWS = ((LAST - dt.timedelta(days=6), LAST - dt.timedelta(days=1)), (LAST - dt.timedelta(days=3), LAST))
 
 
@@ -56,7 +56,7 @@ def test_a_merge_that_lost_the_commit_race_never_duplicates_and_replay_converges
     ledger_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = Stack(ledger_sandbox, tmp_path / "home", monkeypatch)
-    gl = STANDARD.spec_for("GeneralJournalAccountEntries")
+    gl = STANDARD.spec_for("GeneralJournalAccountEntryBiEntities")
     month = (LAST - dt.timedelta(days=29), LAST)
     assert stack.run([GL], month[0], month[0] + dt.timedelta(days=4)).success
     with Extractor(load_settings(), "the-other-run") as extractor:  # another run's read, landed, not yet loaded

@@ -13,7 +13,7 @@ from fo_assets import model
 from fo_assets.cli import main as cli
 from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.child_run import failure_message
-from fo_assets_tests.reliability.stack import JOB_ID, TABLES, Stack, when
+from fo_assets_tests.reliability.stack import GL, GL_HEADERS, JOB_ID, TABLES, Stack, when
 
 HEADERS_MERGE = r"^MERGE WITH SCHEMA EVOLUTION INTO `main`.`fo`.`purchase_order_headers_v2`"
 
@@ -55,15 +55,16 @@ def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack,
     assert "main.fo.purchase_order_headers_v2" in message and "INSUFFICIENT_PERMISSIONS" in message
     statuses = stack.statuses()
     assert statuses["purchase_order_headers_v2"] == ["failed"]
-    assert statuses["vendors_v2"] == ["loaded"]  # loaded before the failure
-    # The batches after the failed one in the run were landed and never loaded: replay must take them too.
-    assert statuses["purchase_order_lines_v2"] == statuses["general_journal_account_entries"] == ["landed"]
+    # Loaded before the failure (the GL pair) or in a step of their own (the snapshot).
+    assert statuses["vendors_v2"] == statuses[GL_HEADERS] == statuses[GL] == ["loaded"]
+    # The batch after the failed one in the run was landed and never loaded: replay must take it too.
+    assert statuses["purchase_order_lines_v2"] == ["landed"]
     assert stack.rows("purchase_order_headers_v2") == []
 
     assert cli(["replay", "--failed"]) == 0
 
     replayed = capsys.readouterr().out
-    assert "purchase_order_headers_v2: inserted" in replayed and "general_journal_account_entries: inserted" in replayed
+    assert "purchase_order_headers_v2: inserted" in replayed and "purchase_order_lines_v2: inserted" in replayed
     assert all(s == ["loaded"] for s in stack.statuses().values())
     stack.assert_exact()
     assert cli(["replay", "--failed"]) == 0 and "no failed batches" in capsys.readouterr().out
@@ -78,9 +79,10 @@ def test_a_failed_upload_fails_the_run_and_replay_converges(stack: Stack, capsys
 
     assert not result.success
     message = failure_message(result)
-    assert "uploading part-00000.parquet to /Volumes/main/fo/staging/vendors_v2/" in message
+    # The first part uploaded is the first entity's of the run (the GL vouchers).
+    assert f"uploading part-00000.parquet to /Volumes/main/fo/staging/{GL_HEADERS}/" in message
     assert "injected upload failure" in message
-    assert stack.statuses()["vendors_v2"] == ["failed"]
+    assert stack.statuses()[GL_HEADERS] == ["failed"]
 
     assert cli(["replay", "--failed"]) == 0
 

@@ -68,7 +68,7 @@ def test_a_run_through_transient_fo_faults_lands_exactly_the_source(
 
     armed.join(1)
     assert result.success
-    assert retried_requests(result) >= min_retries  # the faults were served and every one was retried
+    assert retried_requests(stack, result) >= min_retries  # the faults were served and every one was retried
     stack.assert_exact()
     stack.assert_no_secret_leaked()
 
@@ -91,7 +91,8 @@ def test_an_fo_token_revoked_mid_run_is_replaced_and_the_run_lands_exactly(stack
     sb = stack.sandbox
     issued = sb.authority.issued
     sb.faults.latency(0.02)  # keeps the run reading while the token is revoked
-    revoke = when(lambda: sb.stats.count("/data/GeneralJournalAccountEntries", 200) >= 3, sb.faults.revoke_tokens)
+    revoke = when(lambda: sb.stats.count("/data/GeneralJournalAccountEntryBiEntities", 200) >= 3,
+                  sb.faults.revoke_tokens)
 
     result = stack.run()
 

@@ -19,10 +19,10 @@ from fo_assets.cli import main as cli
 from fo_assets.resources import build_ledger, build_sink
 from fo_assets.settings import load_settings
 from fo_assets_tests.reliability.children import kill_when, start_run
-from fo_assets_tests.reliability.stack import FIRST, LAST, TABLES, Stack
+from fo_assets_tests.reliability.stack import FIRST, GL, GL_HEADERS, LAST, TABLES, Stack
 from fo_assets_tests.reliability.test_databricks_faults import HEADERS_MERGE
 
-GL = "general_journal_account_entries"
+
 HEADERS = "purchase_order_headers_v2"
 
 
@@ -50,21 +50,22 @@ def test_a_failed_load_survives_the_pod_and_replays_from_the_volume(
     assert not stack.run().success
     # Staged and kept: the loaded batch and the failed one, each with a manifest saying what became of it.
     # The batches the run landed after the failure never reached the volume.
-    assert _archived_statuses(stack) == {"vendors_v2": ["loaded"], HEADERS: ["failed"]}
+    archived = {"vendors_v2": ["loaded"], GL_HEADERS: ["loaded"], GL: ["loaded"], HEADERS: ["failed"]}
+    assert _archived_statuses(stack) == archived
 
     _lose_the_pod(stack)
     assert cli(["batches"]) == 0
     listing = capsys.readouterr()
-    assert "2 batch manifest(s) restored from the landing archive" in listing.err
-    assert sorted(line.split()[1:3] for line in listing.out.splitlines()) == [[HEADERS, "failed"],
-                                                                              ["vendors_v2", "loaded"]]
+    assert "4 batch manifest(s) restored from the landing archive" in listing.err
+    assert sorted(line.split()[1:3] for line in listing.out.splitlines()) == sorted(
+        [table, status] for table, (status,) in archived.items())
 
     assert cli(["replay", "--failed"]) == 0
 
     replayed = capsys.readouterr().out
     assert f"{HEADERS}: inserted" in replayed and "inserted 0" not in replayed
-    stack.assert_exact([HEADERS, "vendors_v2"])
-    assert _archived_statuses(stack) == {"vendors_v2": ["loaded"], HEADERS: ["loaded"]}
+    stack.assert_exact([HEADERS, "vendors_v2", GL_HEADERS, GL])
+    assert _archived_statuses(stack) == {**archived, HEADERS: ["loaded"]}
     # What never reached the volume is re-read by a run, which converges.
     assert stack.run().success
     stack.assert_exact()
@@ -94,14 +95,15 @@ def test_a_pod_killed_in_the_merge_leaves_a_batch_a_new_pod_replays(stack: Stack
 def test_a_new_pod_takes_the_tenant_metadata_from_the_volume_not_from_fo(stack: Stack) -> None:
     sandbox = stack.sandbox
     assert stack.run(["vendors_v2"]).success
-    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 1
+    # The EDMX carries every property's X++ type (AXType): the metadata service is never asked.
+    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 0
     _lose_the_pod(stack)
 
     assert stack.run(["vendors_v2"]).success
 
     # Tens of MB of EDMX on a real tenant, and the AOS's time: fetched once, not once per run pod.
-    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 1
-    assert sorted(p.name for p in (_volume(stack) / "_fo_metadata").rglob("*.json")) == ["edmx.json", "public.json"]
+    assert sandbox.stats.count("/data/$metadata") == 1 and sandbox.stats.count("/Metadata/PublicEntities") == 0
+    assert sorted(p.name for p in (_volume(stack) / "_fo_metadata").rglob("*.json")) == ["edmx.v2.json"]
     stack.assert_exact(["vendors_v2"])
 
 
