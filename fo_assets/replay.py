@@ -34,7 +34,7 @@ class DagsterRecord:
         keys = run_partition_keys(dict(run.tags))
         if not keys:
             return f"run {run_id} had no partitions: not recorded"
-        metadata = {**load_metadata(spec, batch, result, partitioned=True), "fo/replayed_from_run": run_id}
+        metadata = {**load_metadata(batch, result), "fo/replayed_from_run": run_id}
         for key in keys:
             self.instance.report_runless_asset_event(
                 dg.AssetMaterialization(asset_key=entity_key(spec, self.prefix), partition=key, metadata=metadata)
