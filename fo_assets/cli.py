@@ -86,19 +86,16 @@ def _events_serve(args: argparse.Namespace) -> int:
 
 
 def _events_drain(args: argparse.Namespace) -> int:
-    import os
     import time
 
     from fo_assets.inbox import open_inbox
     from fo_assets.servicebus import drain, open_receiver
 
     settings = load_settings(config_file=args.config_file)
-    queue = os.environ.get("FO_SERVICEBUS_QUEUE")
-    if not queue:
-        raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
+    queue = settings.require_servicebus_queue()
     connection = settings.secret("FO_SERVICEBUS_CONNECTION").reveal()
     inbox = open_inbox(settings)
-    with open_receiver(connection, queue, os.environ.get("FO_SERVICEBUS_SUBSCRIPTION") or None) as receiver:
+    with open_receiver(connection, queue, settings.servicebus_subscription) as receiver:
         while True:
             stored = drain(receiver, inbox)
             print(f"{stored} new event(s) stored in {inbox.location}", flush=True)

@@ -131,6 +131,8 @@ class Settings:
     inbox_schema: str = "fo_assets"
     catalog: Catalog = STANDARD  # the standard entities as changed by FO_CATALOG_FILE
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    servicebus_queue: str | None = None  # the queue (or topic) F&O's Service Bus endpoint sends to
+    servicebus_subscription: str | None = None  # the subscription, when it is a topic
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -141,6 +143,11 @@ class Settings:
                 "(or run `fo-assets sandbox serve` and export what it prints)"
             )
         return self.fo
+
+    def require_servicebus_queue(self) -> str:
+        if not self.servicebus_queue:
+            raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
+        return self.servicebus_queue
 
     def secret(self, name: str) -> Secret:
         """Resolve a secret now: the environment first, then the encrypted store."""
@@ -284,6 +291,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         inbox_schema=_inbox_schema(env),
         catalog=_catalog(env, base),
         receiver=_receiver_settings(env),
+        servicebus_queue=env.get("FO_SERVICEBUS_QUEUE") or None,
+        servicebus_subscription=env.get("FO_SERVICEBUS_SUBSCRIPTION") or None,
         secret_store=store,
         _env=env,
     )
