@@ -38,13 +38,14 @@ from typing import Iterable, Iterator
 
 import psycopg2
 from psycopg2 import sql
-from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extensions import connection as PgConnection
+from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 from psycopg2.pool import ThreadedConnectionPool
 
 from fo_assets.dynamics.events import BusinessEvent, loads, shown, stored_form
+from fo_assets.folders import private_folders
 from fo_assets.secrets import Secret
 from fo_assets.settings import Settings
 
@@ -198,7 +199,7 @@ class SqliteInbox(Inbox):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
-        _private_folders(self.path.parent)
+        private_folders(self.path.parent)
         # Created 0600 before SQLite opens it (its -wal and -shm files take the database file's mode).
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -258,14 +259,6 @@ class SqliteInbox(Inbox):
     def _delete(self, up_to: int, received_before: str) -> int:
         with self._connect() as conn:
             return conn.execute("DELETE FROM events WHERE seq <= ? AND received_at < ?", (up_to, received_before)).rowcount
-
-
-def _private_folders(folder: Path) -> None:
-    """Create ``folder`` and its missing parents owner-only (``mkdir(parents=True)`` ignores the mode)."""
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
-    for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)  # whatever the umask
 
 
 # The payload is text, not jsonb: its decimals and key order stay exactly as dumps() wrote them.

@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from fo_assets.folders import private_folders
+
 _MAGIC = b"FOSEC1"
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
@@ -114,7 +116,7 @@ class SecretStore:
         salt = _random.token_bytes(_SALT_BYTES)
         nonce = _random.token_bytes(_NONCE_BYTES)
         sealed = AESGCM(self._key(salt)).encrypt(nonce, json.dumps(data).encode(), _MAGIC)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(self.path.parent)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Protocol
 
+
 class Archive(Protocol):
     """Where batch folders outlive this machine, laid out like the landing zone: ``<table>/<batch id>/``.
     Paths are full archive paths, as ``folder`` makes them; other folders under ``root`` (not named for a

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from fo_assets.folders import private_folders
 from fo_assets.landing.archive import Archive, ArchiveError, read_archived
 from fo_assets.landing.manifest import LandedBatch, Manifest, Status, _now_iso, _write_bytes_atomic
 from fo_assets.landing.writer import DEFAULT_PART_BYTES, BatchWriter, _sha256
@@ -79,7 +80,7 @@ class Ledger:
             archived = self._archived_manifest(table, batch_id)
             if archived is None:
                 continue  # parts whose upload was cut short: never a batch anyone could replay
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folders(path.parent)
             _write_bytes_atomic(path, archived)
             restored.append(batch_id)
         return restored
@@ -102,7 +103,7 @@ class Ledger:
             )
         recorded = {batch.folder / part.path: part for part in batch.manifest.parts}
         for path in missing:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folders(path.parent)
             relative = path.relative_to(batch.folder).as_posix()
             tmp = path.with_name(path.name + ".fetching")
             with open(tmp, "wb") as out:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fo_assets.folders import private_folders
 from fo_assets.landing.manifest import AUDIT_COLUMNS, AUDIT_FIELDS, LandedBatch, Manifest, PartInfo
 
 # Parts rotate at this many bytes of Parquet so one file never holds a whole year of ledger.
@@ -28,7 +29,7 @@ class BatchWriter:
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._part_rows = 0
-        (folder / "parts").mkdir(parents=True, exist_ok=True)
+        private_folders(folder / "parts")
         self.batch.save()
 
     @property
@@ -59,7 +60,7 @@ class BatchWriter:
     def write_parents(self, parents: pa.Table) -> None:
         """Record the headers whose lines were read completely (the delete scope of a line entity)."""
         path = self.batch.parents_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(path.parent)
         pq.write_table(parents, path, compression="zstd")
 
     def seal(self) -> LandedBatch:
