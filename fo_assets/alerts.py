@@ -38,8 +38,11 @@ def post(url: str, text: str) -> None:
 
 
 class _Error(Protocol):
-    message: str
-    cause: _Error | None
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def cause(self) -> _Error | None: ...
 
 
 def failure_message(run: dg.DagsterRun, error: str, run_url: str | None) -> str:
@@ -72,8 +75,8 @@ def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
         base = settings.dagster_ui_url
         run_url = f"{base}/runs/{context.dagster_run.run_id}" if base else None
         # The steps' own errors say what went wrong; the run failure event only says that steps failed.
-        errors = [_innermost(e.event_specific_data.error) for e in context.get_step_failure_events()
-                  if e.event_specific_data and e.event_specific_data.error]
+        errors = [_innermost(e.step_failure_data.error) for e in context.get_step_failure_events()
+                  if e.step_failure_data.error]
         error = "\n".join(errors) or context.failure_event.message or "unknown error"
         post(settings.webhook_url, failure_message(context.dagster_run, error, run_url))
         return None
@@ -121,7 +124,7 @@ def late(instance: dg.DagsterInstance, watched: Iterable[Watched], now: dt.datet
                           f"{'never' if last is None else f'{last:%Y-%m-%d %H:%M} UTC'})"))
         if item.by_day:
             day = deadline.date() - dt.timedelta(days=1)
-            closed = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+            closed = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
             loaded = _last(instance, item.key, day.isoformat())
             if loaded is None or loaded < closed:
                 found.append((f"{name}|day|{day}", f"{name}: day {day} was not loaded after it closed by "
@@ -133,7 +136,7 @@ def _last(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None)
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
     ).records
-    return dt.datetime.fromtimestamp(records[0].timestamp, dt.timezone.utc) if records else None
+    return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC) if records else None
 
 
 def build_freshness_sensor(watched: list[Watched], config_file: str | None = None) -> dg.SensorDefinition:
@@ -145,7 +148,7 @@ def build_freshness_sensor(watched: list[Watched], config_file: str | None = Non
         "closed day of an entity read by day was not loaded after it closed.",
     )
     def freshness_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return evaluate_freshness(context.instance, watched, dt.datetime.now(dt.timezone.utc), context.cursor,
+        return evaluate_freshness(context.instance, watched, dt.datetime.now(dt.UTC), context.cursor,
                                   config_file)
 
     return freshness_alerts

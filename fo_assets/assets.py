@@ -9,7 +9,7 @@ run draws from one throttle budget, and within a multi-asset entities and compan
 """
 
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 
@@ -78,7 +78,7 @@ def _entity_assets(
         pool=pool,
         check_specs=checks.check_specs(specs, partitions_def, prefix),
     )
-    def entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    def entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckResult | dg.AssetCheckEvaluation]:
         """Reads the selected F&O entities and lands each as an upserted table."""
         window = run_window(context) if partitions_def else None
         selected = [by_key[key] for key in by_key if key in context.selected_asset_keys]

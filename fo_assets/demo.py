@@ -15,9 +15,9 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 
@@ -85,7 +85,7 @@ def run_demo(home: Path | None = None) -> int:
 
         definitions = build_definitions()
         instance = dg.DagsterInstance.get()
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         first = today - dt.timedelta(days=DEMO_DAYS - 1)
 
         t = _step(f"materializing every entity for {first}..{today} as one run (single-run backfill)")
@@ -105,7 +105,7 @@ def run_demo(home: Path | None = None) -> int:
         tls = sandbox.tls
         with events_receiver(open_inbox(settings), events_secret, tls.cert_path, tls.key_path) as url:
             po = sandbox.tenant.rows("PurchaseOrderHeadersV2", "usmf")[-1]
-            new_name = f"Changed by the demo at {dt.datetime.now(dt.timezone.utc):%H:%M:%S}"
+            new_name = f"Changed by the demo at {dt.datetime.now(dt.UTC):%H:%M:%S}"
             sandbox.changes.update("PurchaseOrderHeadersV2",
                                    {"dataAreaId": "usmf", "PurchaseOrderNumber": po["PurchaseOrderNumber"]},
                                    {"PurchaseOrderName": new_name})
@@ -114,8 +114,7 @@ def run_demo(home: Path | None = None) -> int:
             print(f"    purchase order {po['PurchaseOrderNumber']} renamed; its event posted twice (a duplicate)")
         sensor = definitions.resolve_sensor_def("fo_business_events")
         with dg.build_sensor_context(instance=instance, definitions=definitions) as context:
-            tick = sensor(context)
-        requests = tick.run_requests or []
+            requests = sensor.evaluate_tick(context).run_requests or []
         print(f"    sensor: {len(requests)} targeted run(s) for the new events")
         refresh = definitions.resolve_job_def("fo_targeted_refresh")
         for request in requests:
@@ -131,10 +130,10 @@ def run_demo(home: Path | None = None) -> int:
         model = dg.materialize(
             [definitions.get_assets_def(dg.AssetKey(["fo_model", "trial_balance"]))],
             instance=instance,
-            resources={"fo": definitions.resources["fo"]},
+            resources={"fo": (definitions.resources or {})["fo"]},
         )
-        for event in model.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
+        for materialized in model.get_asset_materialization_events():
+            mat = materialized.step_materialization_data.materialization
             print(f"    {mat.asset_key.to_user_string():35s} {mat.metadata['dagster/row_count'].value:>6} rows")
         _done(t, "model built")
 

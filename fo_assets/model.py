@@ -7,9 +7,9 @@ tables and writes local Delta model tables.
 
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import dagster as dg
 import duckdb
@@ -188,7 +188,9 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
                 asset_key=model_key(table, prefix),
                 metadata={"dagster/table_name": f"{settings.databricks.catalog}.{settings.databricks.schema}.{table}",
                           "fo/job_run_id": result.run_id,
-                          "fo/run_page_url": dg.MetadataValue.url(result.run_page_url),
+                          # the Jobs API may leave the page URL out: no link rather than an empty one
+                          **({"fo/run_page_url": dg.MetadataValue.url(result.run_page_url)}
+                             if result.run_page_url else {}),
                           "fo/idempotency_token": token,
                           "fo/engine": "databricks job"},
             )

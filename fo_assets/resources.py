@@ -31,9 +31,9 @@ def build_ledger(settings: Settings, sink: Sink) -> Ledger:
     staged batches there (FO_LANDING_STORE=volume): then a lost machine loses no batch that reached it."""
     from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
 
-    keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
     tables = frozenset(spec.table for spec in settings.catalog)
-    return Ledger(settings.home, VolumeArchive(sink, tables) if keeps else None)
+    keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
+    return Ledger(settings.home, VolumeArchive(sink, tables) if isinstance(sink, DatabricksSink) and keeps else None)
 
 
 class FoRuntime(dg.ConfigurableResource):

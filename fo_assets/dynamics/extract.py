@@ -36,11 +36,11 @@ from fo_assets.dynamics.errors import FoError, SchemaError
 from fo_assets.dynamics.extraction import Extraction, Header, ReadMode, company_clause, header_columns, link_headers
 from fo_assets.dynamics.lines import read_lines
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
-from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
+from fo_assets.dynamics.metadata_cache import SharedFolder
+from fo_assets.dynamics.odata import ODataClient, ReadTarget, RetryPolicy
 from fo_assets.dynamics.reading import Cancelled, QueryRunner, exact_matches, key_filters, narrowed
 from fo_assets.dynamics.schema import EntityPlan, EntitySchema, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
-from fo_assets.dynamics.metadata_cache import SharedFolder
 from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, new_batch_id
 from fo_assets.settings import Settings
 

@@ -103,7 +103,7 @@ class MetadataStore:
                 break  # a service without $filter: the lookups one by one still work
             fetched_at = _now().isoformat()
             for described in found if isinstance(found, list) else ():
-                entity_set = wanted.get(described.get("Name")) if isinstance(described, dict) else None
+                entity_set = wanted.get(str(described.get("Name"))) if isinstance(described, dict) else None
                 if entity_set is not None:
                     types = _types_of(described)
                     if types is not None:

@@ -17,7 +17,8 @@ when the load fails, for diagnosis; a replay overwrites it).
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 import pyarrow as pa
 from databricks.sdk import WorkspaceClient
@@ -147,7 +148,7 @@ class DatabricksSink:
         change is a metadata commit, which fails every write running at the same time."""
         if table.display in self._properties_checked:
             return
-        current = dict(self.warehouse.run(sql.show_properties(table), context).rows)
+        current: dict[str | None, str | None] = {k: v for k, v in self.warehouse.run(sql.show_properties(table), context).rows}
         missing = {k: v for k, v in self.properties.items() if (current.get(k) or "").lower() != v.lower()}
         if missing:
             log.info("setting %s on %s", ", ".join(missing), table.display)

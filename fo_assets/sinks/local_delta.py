@@ -21,9 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,8 +34,8 @@ from deltalake import DeltaTable
 from fo_assets.catalog import EntitySpec
 from fo_assets.landing import DeleteScope, LandedBatch
 from fo_assets.sinks import delta_files, sql
-from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.columns import check_column_names, check_column_types
 from fo_assets.sinks.delta_files import Scratch
 
@@ -88,14 +89,14 @@ class LocalDeltaSink:
                         for scope in batch.manifest.delete_scopes:
                             deleted += _flag_deletes(DeltaTable(str(path)), batch, spec, scope, scratch)
                     columns = _columns(DeltaTable(str(path)))
-                    rows = _row_count(DeltaTable(str(path)))
+                    live = _row_count(DeltaTable(str(path)))
                 else:  # an empty batch and no table yet: nothing to insert, nothing to flag
-                    columns, rows = [], 0
+                    columns, live = [], 0
         except SinkError:
             raise
         except Exception as exc:
             raise SinkError(f"loading batch {batch.batch_id} into local Delta table {path} failed: {exc}") from exc
-        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, rows)
+        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, live)
 
     def read(self, spec: EntitySpec) -> pa.Table:
         path = self._path(spec)

@@ -236,7 +236,7 @@ def select_all(table: TableRef) -> Statement:
     return Statement("read table", f"SELECT * FROM {table.sql}")
 
 
-def key_profile(d: "Dialect", source: str, keys: Sequence[str]) -> str:
+def key_profile(d: Dialect, source: str, keys: Sequence[str]) -> str:
     """Live rows, rows beyond the first of each key, and rows with a null key part: the key check."""
     quoted = [d.quote(k) for k in keys]
     null_key = " OR ".join(f"{k} IS NULL" for k in quoted)

@@ -21,8 +21,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -168,7 +169,7 @@ class Warehouse:
         rows: list[list[str | None]] = []
         chunk = response.result
         while chunk is not None:
-            rows.extend(chunk.data_array or [])
+            rows.extend(chunk.data_array or [])  # type: ignore[arg-type]  # the SDK types cells as str; NULL is None
             if chunk.next_chunk_index is None:
                 break
             index = chunk.next_chunk_index
