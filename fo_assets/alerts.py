@@ -46,6 +46,7 @@ class _Error(Protocol):
 
 
 def failure_message(run: dg.DagsterRun, error: str, run_url: str | None) -> str:
+    """The alert text of a failed run: job, partitions, the steps' error and a link to the run."""
     tags = run.tags
     partition = tags.get("dagster/partition") or (
         f"{tags[RANGE_START_TAG]}..{tags[RANGE_END_TAG]}" if RANGE_START_TAG in tags else "none"
@@ -63,6 +64,7 @@ def _innermost(error: _Error) -> str:
 
 
 def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that posts every failed run to FO_ALERT_WEBHOOK_URL."""
     @dg.run_failure_sensor(
         name="fo_alert_on_failure",
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -89,6 +91,7 @@ def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
 
 @dataclass(frozen=True)
 class Watched:
+    """An asset the freshness sensor watches: the hour by which it must be loaded, and over what window."""
     key: dg.AssetKey
     deadline_hour: int
     window: dt.timedelta
@@ -107,6 +110,7 @@ def watch_list(assets: Iterable[dg.AssetsDefinition]) -> list[Watched]:
 
 
 def latest_deadline(now: dt.datetime, hour: int) -> dt.datetime:
+    """The most recent past (or current) time of day ``hour`` (UTC), at or before ``now``."""
     today = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     return today if now >= today else today - dt.timedelta(days=1)
 
@@ -140,6 +144,7 @@ def _last(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None)
 
 
 def build_freshness_sensor(watched: list[Watched], config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that alerts when a ``watched`` asset was not loaded by its deadline."""
     @dg.sensor(
         name="fo_freshness_alerts",
         minimum_interval_seconds=300,

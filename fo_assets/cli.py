@@ -175,6 +175,7 @@ def _batches(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fo-assets`` command line: every subcommand and its options."""
     parser = argparse.ArgumentParser(prog="fo-assets", description=__doc__)
     parser.add_argument(
         "--config-file", metavar="FILE",
@@ -233,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``fo-assets`` command; a configuration or command error is one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -66,11 +66,13 @@ def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) ->
 
 
 def live_rows(delta_root: Path, table: str) -> list[dict]:
+    """The rows of a local Delta table that are not flagged deleted."""
     return [row for row in LocalDeltaSink(delta_root).read(STANDARD.by_table(table)).to_pylist()
             if not row["_fo_deleted"]]
 
 
 def run_demo(home: Path | None = None) -> int:
+    """`fo-assets demo`: the whole flow on the sandbox and local Delta tables; returns the exit code."""
     started_all = time.monotonic()
     if home is not None:
         os.environ["FO_ASSETS_HOME"] = str(home)

@@ -23,6 +23,7 @@ WORKSPACE = """load_from:
 
 
 def run_dev(port: int) -> int:
+    """`fo-assets dev`: sandbox, events receiver and `dagster dev` until interrupted; returns the exit code."""
     events_secret = secrets.token_urlsafe(24)
     with Sandbox(SandboxConfig()) as sandbox:
         env = {**os.environ, **sandbox.env()}

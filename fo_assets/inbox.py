@@ -73,6 +73,7 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, InboxErro
 
 @dataclass(frozen=True)
 class StoredEvent:
+    """A Business Event in the inbox, with its cursor value and when it arrived."""
     seq: int  # the cursor value of this event
     event: BusinessEvent
     received_at: dt.datetime
@@ -89,6 +90,7 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Page:
+    """One read of the inbox: events to act on, quarantined ones, and the cursor past them."""
     events: list[StoredEvent]
     quarantined: list[Quarantined]
     cursor: int  # past every row of the page, quarantined ones included

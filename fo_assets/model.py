@@ -82,6 +82,7 @@ LINEAGE: dict[str, dict[str, list[tuple[str, str]]]] = {
 
 
 def column_lineage(catalog: Catalog, table: str, prefix: Sequence[str]) -> dg.TableColumnLineage:
+    """Which entity columns each column of a model table comes from."""
     return dg.TableColumnLineage({
         column: [dg.TableColumnDep(entity_key(catalog.by_table(dep), prefix), dep_column) for dep, dep_column in deps]
         for column, deps in LINEAGE[table].items()
@@ -89,6 +90,7 @@ def column_lineage(catalog: Catalog, table: str, prefix: Sequence[str]) -> dg.Ta
 
 
 def model_sql(table: str) -> str:
+    """The SQL of a model table, as shipped in the package."""
     return resources.files("fo_assets.model_sql").joinpath(f"{table}.sql").read_text()
 
 
@@ -128,6 +130,7 @@ def modeled_batches(ledger: Ledger) -> list[str]:
 
 
 def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.AssetsDefinition:
+    """The model tables as one multi-asset, local (DuckDB) or as a Databricks Job run."""
     specs = [
         dg.AssetSpec(
             key=model_key(table, prefix),

@@ -23,6 +23,7 @@ RECONCILIATION_JOB = "fo_reconciliation"
 
 
 def build_reconciliation_job(catalog: Catalog, pool: str, prefix: Sequence[str] = ()) -> dg.JobDefinition:
+    """The job that re-reads by-day entities whole and flags what F&O no longer returns."""
     specs = [spec for spec in catalog if catalog.mode_of(spec) != "snapshot"]
 
     @dg.op(pool=pool, tags={"kind": "dynamics365"})

@@ -54,6 +54,11 @@ class Secret:
 
 
 class SecretStore:
+    """The encrypted secret store of a home (AES-GCM, key derived from FO_ASSETS_MASTER_KEY).
+
+    Raises:
+        SecretStoreError: a wrong master key, a tampered file or no master key, without secret material.
+    """
     def __init__(self, path: Path, master_key: Secret | None):
         self.path = Path(path)
         self._master_key = master_key
@@ -132,4 +137,5 @@ class SecretStore:
 
 
 def generate_master_key() -> str:
+    """A new random master key for a secret store."""
     return _random.token_urlsafe(32)

@@ -25,6 +25,7 @@ def run_key(event_ids: list[str]) -> str:
 
 
 def build_events_sensor(job: dg.JobDefinition, config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that turns Business Events in the inbox into targeted refresh runs."""
     @dg.sensor(
         name="fo_business_events",
         job=job,

@@ -49,6 +49,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DimensionFormats:
+    """The delimiter and segment names of the financial dimension formats."""
     delimiter: str = "-"
     ledger: tuple[str, ...] = ("MainAccount", "BusinessUnit", "Department", "CostCenter")
     default: tuple[str, ...] = ("BusinessUnit", "Department", "CostCenter")
@@ -56,6 +57,7 @@ class DimensionFormats:
 
 @dataclass(frozen=True)
 class FoSettings:
+    """Where the F&O environment is and how to reach it."""
     base_url: str  # scheme://host[:port], no trailing slash, no path
     tenant_id: str
     client_id: str
@@ -83,6 +85,7 @@ class FoSettings:
 
 @dataclass(frozen=True)
 class DatabricksSettings:
+    """The Databricks workspace, warehouse and Unity Catalog names the sink writes to."""
     host: str
     client_id: str
     warehouse_id: str
@@ -117,6 +120,11 @@ class ReceiverSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything a run reads from the configuration; secrets are resolved on demand with ``secret()``.
+
+    Raises:
+        ConfigError: (from ``require_fo``, ``require_servicebus_queue``, ``secret``) a setting needed now is missing.
+    """
     home: Path
     partitions_start: dt.date
     fo: FoSettings | None = None
@@ -247,6 +255,7 @@ def _environment(env: Mapping[str, str] | None, config_file: Path | str | None) 
 
 @dataclass(frozen=True)
 class AlertSettings:
+    """What alerts need: the webhook and the UI's address for links."""
     webhook_url: str | None
     dagster_ui_url: str | None  # for links in alerts
 
@@ -261,6 +270,7 @@ def load_alert_settings(env: Mapping[str, str] | None = None,
 
 def load_definition_settings(env: Mapping[str, str] | None = None,
                              config_file: Path | str | None = None) -> DefinitionSettings:
+    """The settings that shape a code location's definitions, from the environment and its file."""
     values, base = _environment(env, config_file)
     return DefinitionSettings(
         partitions_start=_date(values, "FO_PARTITIONS_START", default=dt.date(2026, 1, 1)),
@@ -272,6 +282,11 @@ def load_definition_settings(env: Mapping[str, str] | None = None,
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str | None = None) -> Settings:
+    """All settings, from ``env`` (default the process environment) and the location's ``config_file``.
+
+    Raises:
+        ConfigError: a variable that is wrong, naming it and the fix.
+    """
     env, base = _environment(env, config_file)
     home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
     master_key = env.get("FO_ASSETS_MASTER_KEY")
@@ -350,6 +365,7 @@ def validate_tenant_url(name: str, raw: str) -> str:
 
 
 def parse_legal_entities(raw: str) -> tuple[str, ...]:
+    """The legal entities of FO_LEGAL_ENTITIES, lower case and without repeats."""
     entities = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
     if not entities:
         raise ConfigError("FO_LEGAL_ENTITIES is empty: give comma-separated dataAreaIds, e.g. usmf,demf")

@@ -96,6 +96,11 @@ class OpenStates:
 
 @dataclass(frozen=True)
 class EntitySpec:
+    """One F&O entity as fo-assets reads and lands it: entity set, keys, group, mode and fields.
+
+    Not validated here: ``Catalog`` raises CatalogError for two specs sharing an entity set or table, and
+    a catalog file's loader (catalog/custom.py) for an entry it cannot take, naming the file and entity.
+    """
     entity_set: str
     # The tenant's key, exactly as $metadata declares it (order included): the row identity of the table.
     keys: tuple[str, ...]

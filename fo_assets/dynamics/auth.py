@@ -54,6 +54,7 @@ _APPS_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Token:
+    """An OAuth access token and when it expires."""
     value: str
     expires_at: float  # epoch seconds
 
@@ -62,6 +63,7 @@ class Token:
 
 
 class TokenProvider:
+    """Client-credentials tokens for one F&O environment (msal), renewed before they expire."""
     def __init__(self, fo: FoSettings, secret: Secret, timeout_s: float = 30.0):
         self._fo = fo
         self.authority = f"{fo.authority_host.rstrip('/')}/{fo.tenant_id}"

@@ -33,6 +33,7 @@ MAX_LISTED_INCOMPLETE = 10
 
 
 class BatchBuilder:
+    """Turns decoded pages into a landed batch: splits dimensions, counts rows and writes the parts."""
     def __init__(self, writer: BatchWriter, plan: EntityPlan, formats: DimensionFormats):
         self.writer = writer
         self.plan = plan

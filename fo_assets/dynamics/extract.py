@@ -57,6 +57,7 @@ MIN_SUBWINDOW_DAYS = 28
 
 @dataclass(frozen=True)
 class ExtractRequest:
+    """What one extraction reads: an entity, and a window, keys or companies to narrow it."""
     spec: EntitySpec
     window: tuple[dt.date, dt.date] | None = None  # [start, end) for windowed entities and lines; None: all
     lookups: tuple[KeyLookup, ...] | None = None  # keyed pull
@@ -86,6 +87,12 @@ class ExtractError(FoError):
 
 
 class Extractor:
+    """Reads entities from F&O into landed batches, under one throttle budget per run.
+
+    Raises:
+        ExtractError: (from ``extract``) some requests failed; it names each failure (entity, company, URL)
+            and keeps every batch, so the ones that landed can still be loaded.
+    """
     def __init__(self, settings: Settings, run_id: str, log: logging.Logger | None = None,
                  policy: RetryPolicy | None = None, ledger: Ledger | None = None):
         self._settings = settings

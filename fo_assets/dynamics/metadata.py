@@ -51,6 +51,7 @@ class SharedCache(Protocol):
 
 
 class MetadataStore:
+    """The tenant's entity metadata, cached on disk for a day and shared between processes."""
     def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE,
                  shared: SharedCache | None = None):
         self.folder = folder
@@ -188,6 +189,7 @@ def _types_of(described: Any) -> dict[str, str] | None:
 
 
 def folder_for(home: Path, base_url: str) -> Path:
+    """The metadata cache folder of one F&O environment under ``home``."""
     host = base_url.split("://", 1)[-1]
     return home / "metadata" / re.sub(r"[^A-Za-z0-9.-]+", "_", host)
 

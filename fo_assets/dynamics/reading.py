@@ -55,6 +55,7 @@ class QueryResult:
 
 
 class QueryRunner:
+    """Runs OData queries page by page before a deadline, decoding on a pool the size of the machine."""
     def __init__(self, client: ODataClient, odata_root: str, deadline: float):
         self._client = client
         self._root = odata_root

@@ -45,6 +45,7 @@ _EDM_KINDS: dict[str, Kind] = {
 
 @dataclass(frozen=True)
 class FieldInfo:
+    """One property of an entity as its metadata declares it."""
     name: str
     edm_type: str  # Edm.* or the qualified enum type, e.g. Microsoft.Dynamics.DataEntities.NoYes
     kind: Kind
@@ -86,6 +87,7 @@ def field_kind(edm_type: str, is_enum: bool, xpp_type: str | None) -> Kind:
 
 @dataclass(frozen=True)
 class EntitySchema:
+    """An entity's type, keys and fields, as the tenant's metadata declares them."""
     entity_set: str
     entity_type: str
     keys: tuple[str, ...]
@@ -155,6 +157,7 @@ class EntityPlan:
 
 
 def unknown_entity_set(entity_set: str, known: Iterable[str]) -> SchemaError:
+    """The error for an entity set the tenant does not have, with the nearest names it does."""
     known = list(known)
     near = difflib.get_close_matches(entity_set, known, n=5, cutoff=0.6)
     near += [k for k in known if k.lower() == entity_set.lower() and k not in near]

@@ -44,6 +44,7 @@ class Counters:
 
 
 class Throttle:
+    """The concurrency of F&O requests: lowered on 429s, raised again while requests succeed."""
     def __init__(
         self,
         max_concurrency: int,

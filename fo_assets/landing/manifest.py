@@ -42,6 +42,7 @@ def new_batch_id(now: dt.datetime | None = None) -> str:
 
 @dataclass
 class PartInfo:
+    """One Parquet part of a batch: its path, rows, size and checksum."""
     path: str  # relative to the batch folder
     rows: int
     bytes: int
@@ -66,6 +67,7 @@ class DeleteScope:
 
 @dataclass
 class Manifest:
+    """What a landed batch holds and where it stands: entity, window, parts, status and stats."""
     batch_id: str
     entity_set: str
     table: str

@@ -32,6 +32,7 @@ from fo_assets.landing import LandedBatch
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What loading a batch did to its table."""
     table_name: str
     uri: str
     inserted: int
@@ -52,6 +53,11 @@ class KeyProfile:
 
 
 class Sink(Protocol):
+    """Where batches are loaded: local Delta tables or Databricks.
+
+    Raises:
+        SinkError: (from ``upsert``) the batch could not be loaded; the message names the batch and the table.
+    """
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
         """Create or evolve the table, upsert the batch by key, flag deletes in its complete scopes."""
         ...
@@ -105,6 +111,7 @@ def deleted_at(batch: LandedBatch) -> dt.datetime:
 
 
 def check_loadable(batch: LandedBatch, spec: EntitySpec) -> None:
+    """Refuse a batch for another table, still being extracted or incomplete (SinkError)."""
     manifest = batch.manifest
     if manifest.table != spec.table:
         raise SinkError(f"batch {batch.batch_id} is for table {manifest.table}, not {spec.table}")

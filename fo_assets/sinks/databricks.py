@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class DatabricksSink:
+    """Loads batches into Unity Catalog tables: Files API uploads and MERGE through a SQL warehouse."""
     def __init__(
         self,
         workspace: WorkspaceClient,

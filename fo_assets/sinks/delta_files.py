@@ -33,6 +33,7 @@ _FILE_BYTES = 128 * 1024 * 1024
 
 
 def batch_rows(schema: pa.Schema) -> int:
+    """Rows per Arrow batch for ``schema``, so a batch holds about the same number of cells."""
     return max(1024, _CELLS_PER_BATCH // max(1, len(schema)))
 
 

@@ -47,6 +47,7 @@ _IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 
 class LocalDeltaSink:
+    """Loads batches into local Delta tables with deltalake."""
     def __init__(self, root: Path, retain_hours: int = DEFAULT_RETAIN_HOURS):
         self.root = Path(root).resolve()
         self.retain_hours = retain_hours

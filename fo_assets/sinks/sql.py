@@ -53,6 +53,7 @@ def volume_path_part(part: str) -> str:
 
 @dataclass(frozen=True)
 class TableRef:
+    """A three-part Unity Catalog table name, quoted for SQL."""
     catalog: str
     schema: str
     table: str
@@ -68,6 +69,7 @@ class TableRef:
 
 @dataclass(frozen=True)
 class Param:
+    """A named statement parameter."""
     name: str
     value: str | None  # None binds SQL NULL
     type: str  # Databricks SQL type the value string is cast to
@@ -75,6 +77,7 @@ class Param:
 
 @dataclass(frozen=True)
 class Statement:
+    """A SQL statement, its parameters and what it does (for error messages)."""
     what: str  # for error messages: "MERGE", "flag deletes (window ...)"
     text: str
     params: tuple[Param, ...] = ()
@@ -165,10 +168,12 @@ def read_files(folder: str) -> str:
 
 
 def create_schema(catalog: str, schema: str) -> Statement:
+    """CREATE SCHEMA IF NOT EXISTS."""
     return Statement("create schema", f"CREATE SCHEMA IF NOT EXISTS {quote(catalog)}.{quote(schema)}")
 
 
 def create_volume(catalog: str, schema: str, volume: str) -> Statement:
+    """CREATE VOLUME IF NOT EXISTS."""
     name = ".".join(quote(p) for p in (catalog, schema, volume))
     return Statement("create volume", f"CREATE VOLUME IF NOT EXISTS {name}")
 
@@ -203,6 +208,7 @@ def _properties_text(properties: Mapping[str, str]) -> str:
 
 
 def create_table(table: TableRef, schema: pa.Schema, properties: Mapping[str, str] | None = None) -> Statement:
+    """CREATE TABLE IF NOT EXISTS with the Arrow schema's columns and the table properties."""
     columns = ", ".join(f"{quote(f.name)} {column_type(f.type, f.name).upper()}" for f in schema)
     text = f"CREATE TABLE IF NOT EXISTS {table.sql} ({columns}) USING DELTA"
     if properties:
@@ -233,6 +239,7 @@ def count_rows(table: TableRef) -> Statement:
 
 
 def select_all(table: TableRef) -> Statement:
+    """Every row of a table."""
     return Statement("read table", f"SELECT * FROM {table.sql}")
 
 
@@ -250,6 +257,7 @@ def key_profile(d: Dialect, source: str, keys: Sequence[str]) -> str:
 
 
 def profile_keys(table: TableRef, keys: Sequence[str]) -> Statement:
+    """Live rows, duplicate keys and null keys of a table."""
     return Statement("profile keys", key_profile(DATABRICKS, table.sql, keys))
 
 
@@ -445,10 +453,12 @@ def flag_deletes(
 
 
 def optimize(table: TableRef) -> Statement:
+    """OPTIMIZE (compaction)."""
     return Statement("OPTIMIZE", f"OPTIMIZE {table.sql}")
 
 
 def vacuum(table: TableRef, retain_hours: int) -> Statement:
+    """VACUUM, keeping ``retain_hours`` of history."""
     if not isinstance(retain_hours, int) or retain_hours < 0:
         raise ValueError(f"VACUUM retention must be a whole number of hours, got {retain_hours!r}")
     return Statement("VACUUM", f"VACUUM {table.sql} RETAIN {retain_hours} HOURS")

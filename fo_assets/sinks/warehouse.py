@@ -57,6 +57,7 @@ _CONFLICT = re.compile(
 
 
 class StatementFailed(SinkError):
+    """A statement the warehouse ran and failed, with its error code and the server's message."""
     def __init__(self, message: str, error_code: str | None, server_message: str | None):
         super().__init__(message)
         self.error_code, self.server_message = error_code, server_message
@@ -69,6 +70,7 @@ class StatementFailed(SinkError):
 
 @dataclass
 class StatementResult:
+    """The columns and rows a statement returned."""
     columns: list[tuple[str, str]]  # (name, type text as the warehouse reports it)
     rows: list[list[str | None]]
 
@@ -77,6 +79,7 @@ class StatementResult:
 
 
 class Warehouse:
+    """Runs statements on a SQL warehouse through the Statement Execution API, polling to a deadline."""
     def __init__(self, workspace: WorkspaceClient, warehouse_id: str, timeout_s: float, poll_max_s: float = 5.0):
         self.workspace, self.warehouse_id = workspace, warehouse_id
         self.timeout_s, self.poll_max_s = timeout_s, poll_max_s
