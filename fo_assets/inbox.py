@@ -151,7 +151,8 @@ class Inbox(ABC):
         self.close()
 
     @abstractmethod
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """Events in the inbox."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -246,10 +247,12 @@ class SqliteInbox(Inbox):
             ).fetchall()
 
     def count(self) -> int:
+        """Events in the inbox."""
         with self._connect() as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def ping(self) -> None:
+        """Fail now if the inbox cannot be reached."""
         with self._connect() as conn:
             conn.execute("SELECT 1 FROM events LIMIT 0").fetchall()
 
@@ -322,6 +325,7 @@ class PostgresInbox(Inbox):
         self._create()
 
     def close(self) -> None:
+        """Close the connection pool."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.closeall()
@@ -416,11 +420,13 @@ class PostgresInbox(Inbox):
             return cur.fetchall()
 
     def count(self) -> int:
+        """Events in the inbox."""
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
             return cur.fetchone()[0]
 
     def ping(self) -> None:
+        """Fail now if the inbox cannot be reached."""
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT 1 FROM {} LIMIT 0").format(self._table))
 

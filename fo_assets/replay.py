@@ -27,6 +27,7 @@ class DagsterRecord:
         self.instance, self.prefix = instance, tuple(prefix)
 
     def __call__(self, batch: LandedBatch, spec: EntitySpec, result: LoadResult) -> str:
+        """Record a replayed load on the partitions of the run that landed the batch; says what it did."""
         run_id = batch.manifest.run_id
         run = self.instance.get_run_by_id(run_id)
         if run is None:

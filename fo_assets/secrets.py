@@ -39,6 +39,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret's value; never log it."""
         return self._value
 
     def __repr__(self) -> str:
@@ -64,16 +65,20 @@ class SecretStore:
         self._master_key = master_key
 
     def exists(self) -> bool:
+        """True when the store file exists."""
         return self.path.is_file()
 
     def names(self) -> list[str]:
+        """The names of the stored secrets."""
         return sorted(self._load())
 
     def get(self, name: str) -> Secret | None:
+        """The stored secret ``name``, or None."""
         value = self._load().get(name)
         return Secret(value) if value is not None else None
 
     def set(self, name: str, value: Secret) -> None:
+        """Store ``value`` under ``name``, replacing the file atomically."""
         if not _NAME.match(name):
             raise SecretStoreError(f"secret name {name!r} must be upper-case letters, digits and _")
         if not value.reveal():
@@ -83,6 +88,7 @@ class SecretStore:
         self._save(data)
 
     def delete(self, name: str) -> bool:
+        """Remove ``name``; False when it was not stored."""
         data = self._load()
         if name not in data:
             return False

@@ -72,14 +72,17 @@ class FoSettings:
 
     @property
     def odata_root(self) -> str:
+        """The OData service root, ``<base_url>/data``."""
         return f"{self.base_url}/data"
 
     @property
     def scope(self) -> str:
+        """The OAuth scope of the environment."""
         return f"{self.base_url}/.default"
 
     @property
     def host(self) -> str:
+        """The environment's host (and port)."""
         return urlsplit(self.base_url).netloc
 
 
@@ -145,6 +148,7 @@ class Settings:
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def require_fo(self) -> FoSettings:
+        """The F&O settings; a ConfigError says what to set when they are missing."""
         if self.fo is None:
             raise ConfigError(
                 "FO_BASE_URL is not set: set FO_BASE_URL, FO_TENANT_ID, FO_CLIENT_ID and FO_LEGAL_ENTITIES "
@@ -153,6 +157,7 @@ class Settings:
         return self.fo
 
     def require_servicebus_queue(self) -> str:
+        """The Service Bus queue; a ConfigError when FO_SERVICEBUS_QUEUE is not set."""
         if not self.servicebus_queue:
             raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
         return self.servicebus_queue
@@ -174,14 +179,17 @@ class Settings:
 
     @property
     def delta_root(self) -> Path:
+        """Where local Delta tables live."""
         return self.home / "delta"
 
     @property
     def inbox_path(self) -> Path:
+        """The SQLite inbox's file (when the inbox is not in PostgreSQL)."""
         return self.home / "events" / "inbox.sqlite3"
 
     @property
     def pool(self) -> str:
+        """The Dagster pool of the F&O environment."""
         return pool_for(self.fo.base_url if self.fo else "")
 
 

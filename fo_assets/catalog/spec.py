@@ -77,10 +77,12 @@ class ParentLink:
 
     @property
     def line_fields(self) -> tuple[str, ...]:
+        """The line entity's fields of the join, in join order."""
         return tuple(line for line, _ in self.join)
 
     @property
     def header_fields(self) -> tuple[str, ...]:
+        """The header entity's fields of the join, in join order."""
         return tuple(header for _, header in self.join)
 
 
@@ -129,10 +131,12 @@ class EntitySpec:
 
     @property
     def table(self) -> str:
+        """The table name the entity lands in (snake case of the entity set)."""
         return snake_case(self.entity_set)
 
     @property
     def asset_key_path(self) -> list[str]:
+        """The asset key path of the entity, before any code location prefix."""
         return ["fo", self.table]
 
     @property

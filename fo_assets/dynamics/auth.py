@@ -59,6 +59,7 @@ class Token:
     expires_at: float  # epoch seconds
 
     def expired(self, now: float | None = None) -> bool:
+        """True once ``now`` (default: the current time) is at or past the expiry."""
         return (time.time() if now is None else now) >= self.expires_at
 
 

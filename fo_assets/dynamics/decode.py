@@ -64,6 +64,7 @@ class PageDecoder:
         )
 
     def decode(self, body: bytes | bytearray, *, url: str, company: str | None) -> DecodedPage:
+        """Decode one OData JSON page into typed Arrow columns; a decode error names the company and URL."""
         try:
             page = self._fast(body)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, _Shape):

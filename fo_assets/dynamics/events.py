@@ -396,6 +396,7 @@ class LoggableArgs(logging.Filter):
     """Makes every string argument of a record ``loggable``: event fields come from the network."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Make the record's string arguments loggable; always lets it through."""
         if isinstance(record.args, tuple):
             record.args = tuple(loggable(a) if isinstance(a, str) else a for a in record.args)
         return True

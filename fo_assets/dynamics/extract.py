@@ -119,13 +119,20 @@ class Extractor:
         self.close()
 
     def close(self) -> None:
+        """Close the OData client and its connections."""
         self._client.close()
 
     @property
     def stats(self) -> dict:
+        """The run's request counters so far, and the seconds spent extracting."""
         return {**self._totals.as_dict(), "seconds": round(self._seconds, 3)}
 
     def extract(self, requests: Sequence[ExtractRequest]) -> list[LandedBatch]:
+        """Read every request's entity into a landed batch, concurrently under one throttle budget.
+
+        Raises:
+            ExtractError: some requests failed; every batch is returned on it, failed ones not loadable.
+        """
         started = time.monotonic()
         try:
             runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)

@@ -45,13 +45,15 @@ Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set 
 class SharedCache(Protocol):
     """Cache files by name in a place every machine reaches; a failure is the caller's to tolerate."""
 
-    def read(self, name: str) -> bytes | None: ...
+    def read(self, name: str) -> bytes | None:
+        """The bytes cached under ``name``, or None."""
 
-    def write(self, name: str, data: bytes) -> None: ...
+    def write(self, name: str, data: bytes) -> None:
+        """Cache ``data`` under ``name``."""
 
 
 class MetadataStore:
-    """The tenant's entity metadata, cached on disk for a day and shared between processes."""
+    """The tenant's entity metadata, cached on disk for a day (and in a cache other machines reach)."""
     def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE,
                  shared: SharedCache | None = None):
         self.folder = folder
@@ -64,6 +66,7 @@ class MetadataStore:
         self._public: dict[str, Any] = self._load("public.json") or {}
 
     def entity(self, entity_set: str) -> EntitySchema:
+        """The schema of ``entity_set``, from the cache while fresh, else from the tenant's metadata."""
         edmx = self._entity_sets()
         if entity_set not in edmx["entity_sets"] and not self._refreshed:
             edmx = self._entity_sets(force=True)  # the cache may predate a new entity

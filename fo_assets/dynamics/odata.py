@@ -63,7 +63,8 @@ class ReadTarget:
 class HasNextLink(Protocol):
     """Anything with the link to the next OData page."""
     @property
-    def next_link(self) -> str | None: ...
+    def next_link(self) -> str | None:
+        """The link to the next page, or None on the last one."""
 
 
 T = TypeVar("T", bound=HasNextLink)
@@ -96,6 +97,7 @@ class ODataClient:
         )
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> ODataClient:

@@ -51,6 +51,7 @@ class QueryResult:
 
     @property
     def complete(self) -> bool:
+        """True when the rows read match the count the server gave (or it gave none)."""
         return self.source_count is None or self.source_count == self.distinct
 
 

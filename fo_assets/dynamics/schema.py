@@ -54,6 +54,7 @@ class FieldInfo:
 
     @property
     def arrow_type(self) -> pa.DataType:
+        """The Arrow type the field is landed as."""
         if self.kind == "decimal":
             precision = self.precision or DEFAULT_PRECISION
             scale = DEFAULT_SCALE if self.scale is None else self.scale
@@ -94,6 +95,7 @@ class EntitySchema:
     fields: tuple[FieldInfo, ...]
 
     def get(self, name: str) -> FieldInfo | None:
+        """The field called ``name``, or None."""
         return self._by_name.get(name)
 
     @cached_property
@@ -123,6 +125,7 @@ class EntityPlan:
 
     @property
     def select_names(self) -> tuple[str, ...]:
+        """The names in ``$select`` order."""
         return tuple(f.name for f in self.select)
 
     @property
@@ -145,6 +148,7 @@ class EntityPlan:
         return dates[0] if dates else None
 
     def field(self, name: str) -> FieldInfo:
+        """The field called ``name`` (a KeyError when the plan lacks it)."""
         found = self.schema.get(name)
         if found is None:  # the contract check and plan_entity checked every field the engine asks for
             raise KeyError(name)

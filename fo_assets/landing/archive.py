@@ -12,7 +12,8 @@ class Archive(Protocol):
 
     root: str
 
-    def folder(self, table: str, batch_id: str) -> str: ...
+    def folder(self, table: str, batch_id: str) -> str:
+        """The archive folder of one batch."""
 
     def put(self, source: bytes, path: str) -> None:
         """Write ``source`` to ``path``, replacing it."""
@@ -26,7 +27,8 @@ class Archive(Protocol):
         """(table, batch id) of every batch folder in the archive."""
         ...
 
-    def remove(self, table: str, batch_id: str) -> None: ...
+    def remove(self, table: str, batch_id: str) -> None:
+        """Delete one batch's folder from the archive."""
 
 
 class ArchiveError(RuntimeError):

@@ -99,6 +99,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest from its JSON form."""
         data = dict(data)
         data["parts"] = [PartInfo(**p) for p in data.get("parts", [])]
         data["delete_scopes"] = [DeleteScope(**s) for s in data.get("delete_scopes", [])]
@@ -114,17 +115,21 @@ class LandedBatch:
 
     @property
     def batch_id(self) -> str:
+        """The batch's id."""
         return self.manifest.batch_id
 
     @property
     def part_paths(self) -> list[Path]:
+        """The paths of the batch's Parquet parts."""
         return [self.folder / p.path for p in self.manifest.parts]
 
     @property
     def parents_path(self) -> Path:
+        """Where the headers read completely are kept (line entities)."""
         return self.folder / "scope" / "parents.parquet"
 
     def arrow_schema(self) -> pa.Schema | None:
+        """The batch's Arrow schema, read from its first part (None without parts)."""
         paths = self.part_paths
         return pq.read_schema(paths[0]) if paths else None
 
@@ -135,10 +140,12 @@ class LandedBatch:
         return self.part_paths + ([self.parents_path] if scoped else [])
 
     def save(self) -> None:
+        """Write the manifest atomically."""
         self.manifest.updated_at = _now_iso()
         _write_json_atomic(self.folder / "manifest.json", asdict(self.manifest))
 
     def manifest_json(self) -> bytes:
+        """The manifest as JSON bytes."""
         return _json_bytes(asdict(self.manifest))
 
 

@@ -34,6 +34,7 @@ class BatchWriter:
 
     @property
     def manifest(self) -> Manifest:
+        """The manifest of the batch being written."""
         return self.batch.manifest
 
     def write(self, data: pa.RecordBatch | pa.Table, source_url: str, extracted_at: dt.datetime, company: str | None) -> None:
@@ -64,6 +65,7 @@ class BatchWriter:
         pq.write_table(parents, path, compression="zstd")
 
     def seal(self) -> LandedBatch:
+        """Close the last part and seal the batch as landed."""
         self._close_part()
         self.manifest.status = "landed"
         self.batch.save()

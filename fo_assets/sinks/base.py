@@ -62,9 +62,11 @@ class Sink(Protocol):
         """Create or evolve the table, upsert the batch by key, flag deletes in its complete scopes."""
         ...
 
-    def table_name(self, spec: EntitySpec) -> str: ...
+    def table_name(self, spec: EntitySpec) -> str:
+        """The table's name as users see it."""
 
-    def uri(self, spec: EntitySpec) -> str: ...
+    def uri(self, spec: EntitySpec) -> str:
+        """Where the table lives (a URL or a path)."""
 
     def read(self, spec: EntitySpec) -> pa.Table:
         """Every current row of the table, soft-deleted ones included (filter on ``_fo_deleted``)."""

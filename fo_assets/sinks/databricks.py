@@ -70,15 +70,24 @@ class DatabricksSink:
         self._properties_checked: set[str] = set()
 
     def table_name(self, spec: EntitySpec) -> str:
+        """``catalog.schema.table``."""
         return self._table(spec).display
 
     def uri(self, spec: EntitySpec) -> str:
+        """The table's page in the workspace's catalog explorer."""
         return f"{self.workspace.config.host}/explore/data/{self.catalog}/{self.schema}/{spec.table}"
 
     def _table(self, spec: EntitySpec) -> sql.TableRef:
         return sql.TableRef(self.catalog, self.schema, spec.table)
 
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
+        """Upload the batch to the volume and MERGE it into the table; flag deletes in its scopes.
+
+        Raises:
+            SinkError: an upload (VolumeError) or a statement (StatementFailed) failed; it names the batch, the
+                table and the server's message.
+            WorkspaceConnectionError: the workspace cannot be reached at all.
+        """
         check_loadable(batch, spec)
         table = self._table(spec)
         context = f"{table.display} (batch {batch.batch_id})"
@@ -125,11 +134,13 @@ class DatabricksSink:
         return self.warehouse.read_arrow(sql.select_all(table), table.display)
 
     def profile(self, spec: EntitySpec) -> KeyProfile:
+        """Live rows, duplicate keys and null keys, counted by the warehouse."""
         table = self._table(spec)
         row = self.warehouse.run(sql.profile_keys(table, spec.key_columns), table.display).first()
         return KeyProfile(_count(row, "live_rows"), _count(row, "duplicate_keys"), _count(row, "null_keys"))
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
+        """OPTIMIZE and VACUUM the table, setting its properties first if they lack."""
         table = self._table(spec)
         self._ensure_properties(table, table.display)  # a table no load touched since an upgrade
         self.warehouse.run(sql.optimize(table), table.display)

@@ -174,10 +174,12 @@ class Scratch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of a DuckDB query."""
         with self._connect() as con:
             return con.execute(query, params).fetchall()
 
     def table(self, query: str, params: dict[str, Any]) -> pa.Table:
+        """The result of a DuckDB query as an Arrow table."""
         with self._connect() as con:
             return con.sql(query, params=params).to_arrow_table()
 

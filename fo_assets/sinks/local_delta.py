@@ -53,15 +53,22 @@ class LocalDeltaSink:
         self.retain_hours = retain_hours
 
     def table_name(self, spec: EntitySpec) -> str:
+        """The table's folder name."""
         return spec.table
 
     def uri(self, spec: EntitySpec) -> str:
+        """The table's folder, as a file URI."""
         return self._path(spec).as_uri()
 
     def _path(self, spec: EntitySpec) -> Path:
         return self.root / spec.table
 
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
+        """Create or merge into the local Delta table; flag deletes in the batch's complete scopes.
+
+        Raises:
+            SinkError: the batch cannot be loaded; it names the batch and the table's path.
+        """
         check_loadable(batch, spec)
         path = self._path(spec)
         schema = batch.arrow_schema()
@@ -100,6 +107,7 @@ class LocalDeltaSink:
         return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, live)
 
     def read(self, spec: EntitySpec) -> pa.Table:
+        """Every current row, soft-deleted ones included."""
         path = self._path(spec)
         if not DeltaTable.is_deltatable(str(path)):
             raise SinkError(f"no local Delta table for {spec.entity_set} at {path}: nothing has been loaded yet")
@@ -109,6 +117,7 @@ class LocalDeltaSink:
         return pa.concat_tables([_read_file(uri, schema) for uri in files]) if files else schema.empty_table()
 
     def profile(self, spec: EntitySpec) -> KeyProfile:
+        """Live rows, duplicate keys and null keys of the table."""
         files = _current_files(DeltaTable(str(self._path(spec))))
         if not files:
             return KeyProfile(0, 0, 0)
@@ -119,6 +128,7 @@ class LocalDeltaSink:
         return KeyProfile(int(live), int(duplicates), int(nulls))
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
+        """Compact the table and vacuum files older than the retention."""
         table = DeltaTable(str(self._path(spec)))
         compacted = table.optimize.compact()
         vacuumed = table.vacuum(retention_hours=self.retain_hours, dry_run=False, enforce_retention_duration=True)

@@ -60,10 +60,12 @@ class TableRef:
 
     @property
     def sql(self) -> str:
+        """The quoted three-part name."""
         return ".".join(quote(p) for p in (self.catalog, self.schema, self.table))
 
     @property
     def display(self) -> str:
+        """The name as users read it."""
         return f"{self.catalog}.{self.schema}.{self.table}"
 
 
@@ -270,6 +272,7 @@ class Dialect:
     param_prefix: str
 
     def param(self, name: str) -> str:
+        """The placeholder of parameter ``name`` in this dialect."""
         return self.param_prefix + name
 
 
@@ -368,6 +371,7 @@ class DeleteFlags:
 
     @classmethod
     def of(cls, batch: LandedBatch, spec: EntitySpec) -> DeleteFlags:
+        """The delete flags of ``batch``: its id, run and deletion instant."""
         return cls(
             batch_id=batch.batch_id,
             run_id=batch.manifest.run_id,

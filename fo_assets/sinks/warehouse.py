@@ -75,6 +75,7 @@ class StatementResult:
     rows: list[list[str | None]]
 
     def first(self) -> dict[str, str | None]:
+        """The first row by column name (empty without rows)."""
         return dict(zip((name for name, _ in self.columns), self.rows[0])) if self.rows else {}
 
 
