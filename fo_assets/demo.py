@@ -24,6 +24,7 @@ import dagster as dg
 from fo_assets.catalog import STANDARD
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.inbox import Inbox, open_inbox
+from fo_assets.landing import DELETED
 from fo_assets.partitions import range_tags
 from fo_assets.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -68,7 +69,7 @@ def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) ->
 def live_rows(delta_root: Path, table: str) -> list[dict]:
     """The rows of a local Delta table that are not flagged deleted."""
     return [row for row in LocalDeltaSink(delta_root).read(STANDARD.by_table(table)).to_pylist()
-            if not row["_fo_deleted"]]
+            if not row[DELETED]]
 
 
 def run_demo(home: Path | None = None) -> int:

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # The audit columns, documented in the README ("How a load works"); code names them by these constants.
-BATCH_ID = "_fo_batch_id"
-EXTRACTED_AT = "_fo_extracted_at"
-RUN_ID = "_fo_run_id"
-SOURCE_URL = "_fo_source_url"
-DELETED = "_fo_deleted"
+BATCH_ID = "_fo_batch_id"  # the batch that landed (or flagged deleted) this row version
+EXTRACTED_AT = "_fo_extracted_at"  # when F&O returned it (UTC; a deletion stamps its own instant)
+RUN_ID = "_fo_run_id"  # the Dagster run of that batch
+SOURCE_URL = "_fo_source_url"  # the OData request that returned it (no secrets: tokens travel in headers)
+DELETED = "_fo_deleted"  # true once a complete read of the row's scope no longer returned its key
 AUDIT_FIELDS: tuple[pa.Field, ...] = (
     pa.field(BATCH_ID, pa.string(), nullable=False),
     pa.field(EXTRACTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),

@@ -11,7 +11,18 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fo_assets.folders import private_folders
-from fo_assets.landing.manifest import AUDIT_COLUMNS, AUDIT_FIELDS, LandedBatch, Manifest, PartInfo
+from fo_assets.landing.manifest import (
+    AUDIT_COLUMNS,
+    AUDIT_FIELDS,
+    BATCH_ID,
+    DELETED,
+    EXTRACTED_AT,
+    RUN_ID,
+    SOURCE_URL,
+    LandedBatch,
+    Manifest,
+    PartInfo,
+)
 
 # Parts rotate at this many bytes of Parquet so one file never holds a whole year of ledger.
 DEFAULT_PART_BYTES = 128 * 1024 * 1024
@@ -122,11 +133,11 @@ def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_
         if f.name in AUDIT_COLUMNS:
             raise ValueError(f"{manifest.entity_set}: field {f.name!r} collides with an audit column")
     values = {
-        "_fo_batch_id": manifest.batch_id,
-        "_fo_extracted_at": extracted_at.astimezone(dt.timezone.utc),
-        "_fo_run_id": manifest.run_id,
-        "_fo_source_url": source_url,
-        "_fo_deleted": False,
+        BATCH_ID: manifest.batch_id,
+        EXTRACTED_AT: extracted_at.astimezone(dt.timezone.utc),
+        RUN_ID: manifest.run_id,
+        SOURCE_URL: source_url,
+        DELETED: False,
     }
     for audit_field in AUDIT_FIELDS:
         table = table.append_column(audit_field, pa.repeat(pa.scalar(values[audit_field.name], audit_field.type), n))

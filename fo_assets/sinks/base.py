@@ -27,7 +27,7 @@ from typing import Protocol, Sequence
 import pyarrow as pa
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import LandedBatch
+from fo_assets.landing import EXTRACTED_AT, SOURCE_URL, LandedBatch
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class SinkError(RuntimeError):
 # Delta time travel is part of the audit trail: keep 30 days of history (Databricks' floor is 7).
 DEFAULT_RETAIN_HOURS = 30 * 24
 
-TIE_BREAKERS = ("_fo_extracted_at", "_fo_source_url")
+TIE_BREAKERS = (EXTRACTED_AT, SOURCE_URL)
 
 
 def recency_order(columns: Sequence[str], keys: Sequence[str]) -> list[str]:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import DeleteScope, LandedBatch
+from fo_assets.landing import BATCH_ID, DELETED, EXTRACTED_AT, RUN_ID, DeleteScope, LandedBatch
 from fo_assets.sinks import delta_files, sql
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
 from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
@@ -40,7 +40,7 @@ from fo_assets.sinks.columns import check_column_names, check_column_types
 from fo_assets.sinks.delta_files import Scratch
 
 _D = sql.DUCKDB
-_STAMP_COLUMNS = ("_fo_deleted", "_fo_batch_id", "_fo_run_id", "_fo_extracted_at")
+_STAMP_COLUMNS = (DELETED, BATCH_ID, RUN_ID, EXTRACTED_AT)
 # Changed rows up to this much Arrow go to the MERGE as one in-memory table, from which delta-rs derives
 # a filter that narrows its scan of the target to their keys; more are streamed to it.
 _IN_MEMORY_BYTES = 64 * 1024 * 1024
@@ -251,13 +251,13 @@ def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope
         return 0
     n = doomed.num_rows
     stamped = (
-        doomed.append_column("_fo_deleted", pa.repeat(pa.scalar(True), n))
-        .append_column("_fo_batch_id", pa.repeat(pa.scalar(batch.batch_id), n))
-        .append_column("_fo_run_id", pa.repeat(pa.scalar(batch.manifest.run_id), n))
-        .append_column("_fo_extracted_at", pa.repeat(pa.scalar(flags.deleted_at, pa.timestamp("us", tz="UTC")), n))
+        doomed.append_column(DELETED, pa.repeat(pa.scalar(True), n))
+        .append_column(BATCH_ID, pa.repeat(pa.scalar(batch.batch_id), n))
+        .append_column(RUN_ID, pa.repeat(pa.scalar(batch.manifest.run_id), n))
+        .append_column(EXTRACTED_AT, pa.repeat(pa.scalar(flags.deleted_at, pa.timestamp("us", tz="UTC")), n))
     )
     # Re-checked inside the merge: another writer may have touched a row since the query above.
-    at, deleted = _D.quote("_fo_extracted_at"), _D.quote("_fo_deleted")
+    at, deleted = _D.quote(EXTRACTED_AT), _D.quote(DELETED)
     still_doomed = f"t.{at} <= s.{at} AND coalesce(t.{deleted}, false) = false"
     on = sql.key_match(_D, "t", "s", spec.key_columns, null_safe=_has_null_key(stamped, spec))
     metrics = (

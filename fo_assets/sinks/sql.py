@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import pyarrow as pa
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import DeleteScope, LandedBatch
+from fo_assets.landing import BATCH_ID, DELETED, EXTRACTED_AT, RUN_ID, SOURCE_URL, DeleteScope, LandedBatch
 from fo_assets.sinks.base import deleted_at, recency_order
 
 MAX_IDENTIFIER = 255  # Unity Catalog's limit for names
@@ -254,7 +254,7 @@ def key_profile(d: Dialect, source: str, keys: Sequence[str]) -> str:
         "COALESCE(SUM(CASE WHEN n > 1 THEN n - 1 ELSE 0 END), 0) AS duplicate_keys, "
         f"COALESCE(SUM(CASE WHEN {null_key} THEN n ELSE 0 END), 0) AS null_keys "
         f"FROM (SELECT {', '.join(quoted)}, COUNT(*) AS n FROM {source} "
-        f"WHERE NOT {d.quote('_fo_deleted')} GROUP BY {', '.join(quoted)}) AS g"
+        f"WHERE NOT {d.quote(DELETED)} GROUP BY {', '.join(quoted)}) AS g"
     )
 
 
@@ -296,14 +296,14 @@ def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], null_sa
 
 # Audit columns that say when and how a row version was seen, not what it is: a re-read that finds the
 # same data is not an update, and the row keeps the batch that first saw this version.
-_PROVENANCE = frozenset({"_fo_batch_id", "_fo_extracted_at", "_fo_run_id", "_fo_source_url"})
+_PROVENANCE = frozenset({BATCH_ID, EXTRACTED_AT, RUN_ID, SOURCE_URL})
 
 
 def upsert_condition(d: Dialect, columns: Sequence[str], existing: Sequence[str]) -> str:
     """A matched row is replaced only by a row extracted at or after it whose data differs (a deleted
     flag counts: a row that comes back is un-deleted). ``columns`` are the batch's, ``existing`` the
     table's before this load: a value in a column the table did not have yet is a difference too."""
-    at = d.quote("_fo_extracted_at")
+    at = d.quote(EXTRACTED_AT)
     known = set(existing)
     data = [c for c in columns if c not in _PROVENANCE]
     differs = " OR ".join(
@@ -391,7 +391,7 @@ def doomed_rows(
     """
     params = [Param("deleted_at", flags.deleted_at.isoformat(), "TIMESTAMP")]
     q = d.quote
-    where = [f"coalesce(r.{q('_fo_deleted')}, false) = false", f"r.{q('_fo_extracted_at')} <= {d.param('deleted_at')}"]
+    where = [f"coalesce(r.{q(DELETED)}, false) = false", f"r.{q(EXTRACTED_AT)} <= {d.param('deleted_at')}"]
     if scope.kind in ("company", "window") and flags.company_field:
         # Companies land lower case, but a table loaded before may hold USMF beside usmf: the same company.
         where.append(f"(lower(r.{q(flags.company_field)}) = {d.param('company')})")
@@ -449,8 +449,8 @@ def flag_deletes(
     params += [Param("batch_id", flags.batch_id, "STRING"), Param("run_id", flags.run_id, "STRING")]
     text = (
         f"MERGE INTO {table.sql} AS t USING ({doomed}) AS s ON {key_match(DATABRICKS, 't', 's', flags.keys)} "
-        "WHEN MATCHED THEN UPDATE SET `_fo_deleted` = true, `_fo_batch_id` = :batch_id, "
-        "`_fo_run_id` = :run_id, `_fo_extracted_at` = :deleted_at"
+        f"WHEN MATCHED THEN UPDATE SET `{DELETED}` = true, `{BATCH_ID}` = :batch_id, "
+        f"`{RUN_ID}` = :run_id, `{EXTRACTED_AT}` = :deleted_at"
     )
     label = " ".join(str(v) for v in (scope.kind, scope.company, scope.start, scope.end) if v)
     return Statement(f"flag deletes ({label})", text, tuple(params))
