@@ -93,7 +93,7 @@ class Extractor:
         ExtractError: (from ``extract``) some requests failed; it names each failure (entity, company, URL)
             and keeps every batch, so the ones that landed can still be loaded.
     """
-    def __init__(self, settings: Settings, run_id: str, log: logging.Logger | None = None,
+    def __init__(self, settings: Settings, run_id: str, *, log: logging.Logger | None = None,
                  policy: RetryPolicy | None = None, ledger: Ledger | None = None):
         self._settings = settings
         self._catalog = settings.catalog

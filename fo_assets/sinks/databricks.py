@@ -17,8 +17,7 @@ when the load fails, for diagnosis; a replay overwrites it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import pyarrow as pa
 from databricks.sdk import WorkspaceClient
@@ -114,13 +113,13 @@ class DatabricksSink:
         if schema is not None and parts:
             known = {name.lower() for name, _ in existing}
             table_columns = [c for c in schema.names if c.lower() in known]
-            merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, table_columns)
+            merge = sql.merge_batch(table, parts, keys=spec.key_columns, columns=schema.names, existing=table_columns)
             merged = self.warehouse.run(merge, context).first()
             inserted, updated = _count(merged, "num_inserted_rows"), _count(merged, "num_updated_rows")
             columns = _after_evolution(existing, schema)
         flags = sql.DeleteFlags.of(batch, spec)
         for scope in batch.manifest.delete_scopes:
-            flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags, parts, parents), context).first()
+            flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags=flags, parts_folder=parts, parents_folder=parents), context).first()
             deleted += _count(flagged, "num_updated_rows")
         if not self.keep_staged:
             self._unstage(folder)

@@ -21,10 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -170,7 +169,7 @@ class _BatchRows:
 
     def query(self, keys: Sequence[str]) -> str:
         duplicates = "read_parquet($duplicates)" if self.duplicates else None
-        return sql.deduplicated(_D, _SOURCE, duplicates, self.schema.names, keys)
+        return sql.deduplicated(_D, _SOURCE, duplicates=duplicates, columns=self.schema.names, keys=keys)
 
 
 def _create(path: Path, rows: _BatchRows, spec: EntitySpec, scratch: Scratch) -> int | None:
@@ -207,7 +206,8 @@ def _upsert(table: DeltaTable, rows: _BatchRows, spec: EntitySpec, scratch: Scra
     if files:
         target = "read_parquet($target, union_by_name = true)"
         existing = _arrow_schema(table).names
-        query = sql.changed_rows(_D, f"({query})", target, keys, rows.schema.names, existing, rows.null_keys)
+        query = sql.changed_rows(_D, f"({query})", target, keys=keys, columns=rows.schema.names, existing=existing,
+                                 null_safe=rows.null_keys)
         params = params | {"target": files}
     changed = scratch.write(scratch.reader(query, params, rows.schema))
     metadata = [pq.read_metadata(f) for f in changed]
@@ -244,7 +244,7 @@ def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope
     if scope.kind == "parents":
         parents, values["parents"] = "read_parquet($parents)", str(batch.parents_path)
     target = "read_parquet($target, union_by_name = true)"
-    query, params = sql.doomed_rows(_D, target, scope, flags, batch_rows, parents)
+    query, params = sql.doomed_rows(_D, target, scope, flags=flags, batch_rows=batch_rows, parents=parents)
     values.update({p.name: _duck_value(p) for p in params})
     doomed = scratch.table(query, values)
     if doomed.num_rows == 0:

@@ -287,7 +287,7 @@ DATABRICKS = Dialect(quote, "<=>", ":")
 DUCKDB = Dialect(_double_quote, "IS NOT DISTINCT FROM", "$")
 
 
-def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], null_safe: bool = True) -> str:
+def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], *, null_safe: bool = True) -> str:
     """Rows with the same key. ``null_safe=False`` (plain ``=``) is the same match when one side has no
     null key part, and lets delta-rs narrow a MERGE's scan of the target to the source's keys."""
     eq = d.null_safe_eq if null_safe else "="
@@ -328,7 +328,7 @@ def duplicate_keys(d: Dialect, source: str, keys: Sequence[str]) -> str:
     return f"SELECT {quoted} FROM {source} GROUP BY {quoted} HAVING COUNT(*) > 1"
 
 
-def deduplicated(d: Dialect, source: str, duplicates: str | None, columns: Sequence[str], keys: Sequence[str]) -> str:
+def deduplicated(d: Dialect, source: str, *, duplicates: str | None, columns: Sequence[str], keys: Sequence[str]) -> str:
     """``newest_per_key`` computed only where it matters: rows of a unique key pass as they are, and only
     the rows of the keys in ``duplicates`` (a relation of ``duplicate_keys``) are windowed, so a batch
     without duplicates streams instead of being sorted whole. None: the batch has no duplicate keys."""
@@ -344,14 +344,14 @@ def deduplicated(d: Dialect, source: str, duplicates: str | None, columns: Seque
 
 
 def changed_rows(
-    d: Dialect, batch_rows: str, target: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
+    d: Dialect, batch_rows: str, target: str, *, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
     null_safe: bool = True,
 ) -> str:
     """The rows of ``batch_rows`` the upsert MERGE would write: a key the target lacks, or a match that
     ``upsert_condition`` replaces. A row is dropped only when a target row matches and the condition is
     false; when the condition is unknown (null) the row stays and the MERGE decides. DuckDB only: an
     anti join, which spills to disk where a correlated NOT EXISTS would not."""
-    match = key_match(d, "t", "s", keys, null_safe)
+    match = key_match(d, "t", "s", keys, null_safe=null_safe)
     return (
         f"SELECT s.* FROM {batch_rows} AS s ANTI JOIN {target} AS t "
         f"ON {match} AND NOT ({upsert_condition(d, columns, existing)})"
@@ -383,7 +383,7 @@ class DeleteFlags:
 
 
 def doomed_rows(
-    d: Dialect, target: str, scope: DeleteScope, flags: DeleteFlags, batch_rows: str | None, parents: str | None
+    d: Dialect, target: str, scope: DeleteScope, *, flags: DeleteFlags, batch_rows: str | None, parents: str | None
 ) -> tuple[str, list[Param]]:
     """Keys of live rows of ``target`` inside ``scope`` that the batch lacks and that are not newer than it.
 
@@ -411,7 +411,7 @@ def doomed_rows(
 
 
 def merge_batch(
-    table: TableRef, parts_folder: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str]
+    table: TableRef, parts_folder: str, *, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str]
 ) -> Statement:
     """Upsert the staged parts by key.
 
@@ -430,7 +430,7 @@ def merge_batch(
 
 
 def flag_deletes(
-    table: TableRef, scope: DeleteScope, flags: DeleteFlags, parts_folder: str | None, parents_folder: str | None
+    table: TableRef, scope: DeleteScope, *, flags: DeleteFlags, parts_folder: str | None, parents_folder: str | None
 ) -> Statement:
     """Flag the doomed rows of ``scope`` deleted, stamped with this batch.
 
@@ -442,9 +442,9 @@ def flag_deletes(
         DATABRICKS,
         table.sql,
         scope,
-        flags,
-        read_files(parts_folder) if parts_folder else None,
-        read_files(parents_folder) if parents_folder else None,
+        flags=flags,
+        batch_rows=read_files(parts_folder) if parts_folder else None,
+        parents=read_files(parents_folder) if parents_folder else None,
     )
     params += [Param("batch_id", flags.batch_id, "STRING"), Param("run_id", flags.run_id, "STRING")]
     text = (
