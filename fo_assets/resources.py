@@ -32,8 +32,8 @@ def build_ledger(settings: Settings, sink: Sink) -> Ledger:
     from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
 
     tables = frozenset(spec.table for spec in settings.catalog)
-    keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
-    return Ledger(settings.home, VolumeArchive(sink, tables) if isinstance(sink, DatabricksSink) and keeps else None)
+    archive = VolumeArchive(sink, tables) if isinstance(sink, DatabricksSink) and sink.keep_staged else None
+    return Ledger(settings.home, archive)
 
 
 class FoRuntime(dg.ConfigurableResource):

@@ -21,9 +21,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import pyarrow as pa
