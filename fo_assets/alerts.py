@@ -6,8 +6,6 @@ last closed day must have been loaded after it closed by the deadline. A policy 
 materialization of any day, so an event refresh or a backfill of last year would otherwise look fresh.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -42,7 +40,7 @@ class _Error(Protocol):
     def message(self) -> str: ...
 
     @property
-    def cause(self) -> _Error | None: ...
+    def cause(self) -> "_Error | None": ...
 
 
 def failure_message(run: dg.DagsterRun, error: str, run_url: str | None) -> str:
