@@ -13,7 +13,7 @@ def read_delta(path: Path, columns: list[str] | None = None) -> pa.Table:
     """The table's current rows, read from its data files with pyarrow.
 
     deltalake's own ``to_pyarrow_table()`` makes the process abort at exit about half the time
-    (deltalake 1.6.x, see REFERENCE.md), which would fail a benchmark run at random.
+    (deltalake 1.6.x, see docs/databricks.md, "Local Delta tables"), which would fail a benchmark run at random.
     """
     files = DeltaTable(str(path)).file_uris()
     if not files:

@@ -6,8 +6,6 @@ last closed day must have been loaded after it closed by the deadline. A policy 
 materialization of any day, so an event refresh or a backfill of last year would otherwise look fresh.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -38,11 +36,15 @@ def post(url: str, text: str) -> None:
 
 
 class _Error(Protocol):
-    message: str
-    cause: _Error | None
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def cause(self) -> "_Error | None": ...
 
 
 def failure_message(run: dg.DagsterRun, error: str, run_url: str | None) -> str:
+    """The alert text of a failed run: job, partitions, the steps' error and a link to the run."""
     tags = run.tags
     partition = tags.get("dagster/partition") or (
         f"{tags[RANGE_START_TAG]}..{tags[RANGE_END_TAG]}" if RANGE_START_TAG in tags else "none"
@@ -60,6 +62,7 @@ def _innermost(error: _Error) -> str:
 
 
 def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that posts every failed run to FO_ALERT_WEBHOOK_URL."""
     @dg.run_failure_sensor(
         name="fo_alert_on_failure",
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -72,8 +75,8 @@ def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
         base = settings.dagster_ui_url
         run_url = f"{base}/runs/{context.dagster_run.run_id}" if base else None
         # The steps' own errors say what went wrong; the run failure event only says that steps failed.
-        errors = [_innermost(e.event_specific_data.error) for e in context.get_step_failure_events()
-                  if e.event_specific_data and e.event_specific_data.error]
+        errors = [_innermost(e.step_failure_data.error) for e in context.get_step_failure_events()
+                  if e.step_failure_data.error]
         error = "\n".join(errors) or context.failure_event.message or "unknown error"
         post(settings.webhook_url, failure_message(context.dagster_run, error, run_url))
         return None
@@ -86,6 +89,7 @@ def build_failure_sensor(config_file: str | None = None) -> dg.SensorDefinition:
 
 @dataclass(frozen=True)
 class Watched:
+    """An asset the freshness sensor watches: the hour by which it must be loaded, and over what window."""
     key: dg.AssetKey
     deadline_hour: int
     window: dt.timedelta
@@ -104,6 +108,7 @@ def watch_list(assets: Iterable[dg.AssetsDefinition]) -> list[Watched]:
 
 
 def latest_deadline(now: dt.datetime, hour: int) -> dt.datetime:
+    """The most recent past (or current) time of day ``hour`` (UTC), at or before ``now``."""
     today = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     return today if now >= today else today - dt.timedelta(days=1)
 
@@ -137,6 +142,7 @@ def _last(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None)
 
 
 def build_freshness_sensor(watched: list[Watched], config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that alerts when a ``watched`` asset was not loaded by its deadline."""
     @dg.sensor(
         name="fo_freshness_alerts",
         minimum_interval_seconds=300,

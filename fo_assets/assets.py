@@ -28,6 +28,7 @@ OWNERS = ["team:finance-data"]
 
 
 def entity_out(catalog: Catalog, spec: EntitySpec, prefix: Sequence[str]) -> dg.AssetOut:
+    """The Dagster output of one entity in the multi-asset: its key, group, description and kinds."""
     return dg.AssetOut(
         key=entity_key(spec, prefix),
         description=spec.description,
@@ -50,6 +51,7 @@ def build_entity_assets(
     catalog: Catalog, partitions_def: dg.PartitionsDefinition, pool: str, prefix: Sequence[str] = (),
     chunk_days: int = 31,
 ) -> list[dg.AssetsDefinition]:
+    """The entity multi-assets: entities read by day (partitioned) and entities read whole."""
     by_day = [spec for spec in catalog if catalog.mode_of(spec) != "snapshot"]
     whole = [spec for spec in catalog if catalog.mode_of(spec) == "snapshot"]
     # 0: a range is one run, which is also what `dagster asset materialize --partition-range` requires.
@@ -80,7 +82,7 @@ def _entity_assets(
         pool=pool,
         check_specs=checks.check_specs(specs, partitions_def, prefix),
     )
-    def entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    def entities(context: dg.AssetExecutionContext, fo: FoRuntime) -> Iterator[dg.Output | dg.AssetCheckResult | dg.AssetCheckEvaluation]:
         """Reads the selected F&O entities and lands each as an upserted table."""
         window = run_window(context) if partitions_def else None
         selected = [by_key[key] for key in by_key if key in context.selected_asset_keys]

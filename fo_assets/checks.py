@@ -38,6 +38,15 @@ SCHEMA_DRIFT = "schema_drift"
 DIMENSIONS_PARSE = "dimensions_parse"
 WINDOW_CLOSED = "window_closed"
 DAY_CHECKS = (ROWS_MATCH_SOURCE, WINDOW_CLOSED)
+# What a failure of each check means: ERROR for data that is wrong or incomplete, WARN for what a person
+# should look at (a day read before it ended, fields the tenant dropped, a dimension format that drifted).
+SEVERITIES = {
+    KEYS_UNIQUE: dg.AssetCheckSeverity.ERROR,
+    ROWS_MATCH_SOURCE: dg.AssetCheckSeverity.ERROR,
+    SCHEMA_DRIFT: dg.AssetCheckSeverity.WARN,
+    DIMENSIONS_PARSE: dg.AssetCheckSeverity.WARN,
+    WINDOW_CLOSED: dg.AssetCheckSeverity.WARN,
+}
 # Above this share of unparseable dimension strings the dimension format setting is probably wrong.
 MAX_UNPARSED_SHARE = 0.01
 
@@ -86,7 +95,7 @@ def check_results(
     if SCHEMA_DRIFT in selected:
         removed = batch.manifest.removed_fields
         yield dg.AssetCheckResult(
-            asset_key=key, check_name=SCHEMA_DRIFT, passed=not removed, severity=dg.AssetCheckSeverity.WARN,
+            asset_key=key, check_name=SCHEMA_DRIFT, passed=not removed, severity=SEVERITIES[SCHEMA_DRIFT],
             metadata={"removed_fields": ", ".join(removed) or "none"},
         )
     if DIMENSIONS_PARSE in selected and spec.dimensions:
@@ -116,7 +125,7 @@ def _on_day(context: dg.AssetExecutionContext, key: dg.AssetKey, name: str, resu
     each day's result is an evaluation of its own, naming the materialization of that day it checked
     (without it the UI does not count the day as checked)."""
     passed, metadata, description = result
-    severity = dg.AssetCheckSeverity.WARN if name == WINDOW_CLOSED else dg.AssetCheckSeverity.ERROR
+    severity = SEVERITIES[name]
     if day is None:
         return dg.AssetCheckResult(asset_key=key, check_name=name, passed=passed, metadata=metadata,
                                    description=description, severity=severity)
@@ -179,6 +188,6 @@ def _dimensions_parse(key: dg.AssetKey, spec: EntitySpec, batch: LandedBatch) ->
     share = unparsed / values if values else 0.0
     return dg.AssetCheckResult(
         asset_key=key, check_name=DIMENSIONS_PARSE, passed=share <= MAX_UNPARSED_SHARE,
-        severity=dg.AssetCheckSeverity.WARN,
+        severity=SEVERITIES[DIMENSIONS_PARSE],
         metadata={"values": values, "unparseable": unparsed, "share": round(share, 6)},
     )

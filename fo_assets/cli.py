@@ -86,19 +86,16 @@ def _events_serve(args: argparse.Namespace) -> int:
 
 
 def _events_drain(args: argparse.Namespace) -> int:
-    import os
     import time
 
     from fo_assets.events.inbox import open_inbox
     from fo_assets.events.servicebus import drain, open_receiver
 
     settings = load_settings(config_file=args.config_file)
-    queue = os.environ.get("FO_SERVICEBUS_QUEUE")
-    if not queue:
-        raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
+    queue = settings.require_servicebus_queue()
     connection = settings.secret("FO_SERVICEBUS_CONNECTION").reveal()
     inbox = open_inbox(settings)
-    with open_receiver(connection, queue, os.environ.get("FO_SERVICEBUS_SUBSCRIPTION") or None) as receiver:
+    with open_receiver(connection, queue, settings.servicebus_subscription) as receiver:
         while True:
             stored = drain(receiver, inbox)
             print(f"{stored} new event(s) stored in {inbox.location}", flush=True)
@@ -180,6 +177,7 @@ def _batches(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``fo-assets`` command line: every subcommand and its options."""
     parser = argparse.ArgumentParser(prog="fo-assets", description=__doc__)
     parser.add_argument(
         "--config-file", metavar="FILE",
@@ -238,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``fo-assets`` command; a configuration or command error is one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -63,6 +63,7 @@ def build_definitions(config_file: str | None = None) -> dg.Definitions:
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    """The code location's definitions, built when Dagster loads it."""
     # Built when the code location loads, not at import: the partitions, asset keys and pool come from
     # the environment then. Secrets and every other setting are read later, when a run starts.
     return build_definitions()

@@ -24,9 +24,9 @@ import dagster as dg
 from fo_assets.catalog import EntitySpec
 from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.events.inbox import Inbox, open_inbox
+from fo_assets.events.receiver import build_server, create_app
 from fo_assets.landing import DELETED
 from fo_assets.partitions import range_tags
-from fo_assets.events.receiver import build_server, create_app
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
@@ -67,10 +67,12 @@ def events_receiver(inbox: Inbox, secret: str, certfile: Path, keyfile: Path) ->
 
 
 def live_rows(delta_root: Path, spec: EntitySpec) -> list[dict]:
+    """The rows of a local Delta table that are not flagged deleted."""
     return [row for row in LocalDeltaSink(delta_root).read(spec).to_pylist() if not row[DELETED]]
 
 
 def run_demo(home: Path | None = None) -> int:
+    """`fo-assets demo`: the whole flow on the sandbox and local Delta tables; returns the exit code."""
     started_all = time.monotonic()
     if home is not None:
         os.environ["FO_ASSETS_HOME"] = str(home)
@@ -118,8 +120,7 @@ def run_demo(home: Path | None = None) -> int:
                   f"{pending['HeaderReference']} posted; {len(events)} events posted, one of them twice (a duplicate)")
         sensor = definitions.resolve_sensor_def("fo_business_events")
         with dg.build_sensor_context(instance=instance, definitions=definitions) as context:
-            tick = sensor(context)
-        requests = tick.run_requests or []
+            requests = sensor.evaluate_tick(context).run_requests or []
         print(f"    sensor: {len(requests)} targeted run(s) for the new events")
         refresh = definitions.resolve_job_def("fo_targeted_refresh")
         for request in requests:
@@ -141,10 +142,10 @@ def run_demo(home: Path | None = None) -> int:
             [definitions.get_assets_def(dg.AssetKey(["fo_model", name]))
              for name in ("trial_balance", "spend_by_vendor_month", "po_invoice_match")],
             instance=instance,
-            resources={"fo": definitions.resources["fo"]},
+            resources={"fo": (definitions.resources or {})["fo"]},
         )
-        for event in model.get_asset_materialization_events():
-            mat = event.step_materialization_data.materialization
+        for materialized in model.get_asset_materialization_events():
+            mat = materialized.step_materialization_data.materialization
             print(f"    {mat.asset_key.to_user_string():35s} {mat.metadata['dagster/row_count'].value:>6} rows")
         _done(t, "model built")
 

@@ -18,6 +18,7 @@ class UpsertIOManager(dg.ConfigurableIOManager):
     runtime: FoRuntime
 
     def handle_output(self, context: dg.OutputContext, obj: LandedBatch) -> None:
+        """Load the landed batch into its table through the one load path (``upsert_batch``)."""
         spec = self.runtime.settings.catalog.spec_for(context.definition_metadata[ENTITY_SET_KEY])
         result = upsert_batch(self.runtime.sink, self.runtime.ledger, obj, spec)
         context.add_output_metadata(load_metadata(obj, result))

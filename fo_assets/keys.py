@@ -12,8 +12,10 @@ from fo_assets.catalog import EntitySpec
 
 
 def entity_key(spec: EntitySpec, prefix: Sequence[str] = ()) -> dg.AssetKey:
+    """The asset key of an entity table."""
     return dg.AssetKey([*prefix, *spec.asset_key_path])
 
 
 def model_key(table: str, prefix: Sequence[str] = ()) -> dg.AssetKey:
+    """The asset key of a model table."""
     return dg.AssetKey([*prefix, "fo_model", table])

@@ -82,6 +82,7 @@ LINEAGE: dict[str, dict[str, list[tuple[str, str]]]] = {
 
 
 def column_lineage(catalog: Catalog, table: str, prefix: Sequence[str]) -> dg.TableColumnLineage:
+    """Which entity columns each column of a model table comes from."""
     return dg.TableColumnLineage({
         column: [dg.TableColumnDep(entity_key(catalog.by_table(dep), prefix), dep_column) for dep, dep_column in deps]
         for column, deps in LINEAGE[table].items()
@@ -89,6 +90,7 @@ def column_lineage(catalog: Catalog, table: str, prefix: Sequence[str]) -> dg.Ta
 
 
 def model_sql(table: str) -> str:
+    """The SQL of a model table, as shipped in the package."""
     return resources.files("fo_assets.model_sql").joinpath(f"{table}.sql").read_text()
 
 
@@ -128,6 +130,7 @@ def modeled_batches(ledger: Ledger) -> list[str]:
 
 
 def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.AssetsDefinition:
+    """The model tables as one multi-asset, local (DuckDB) or as a Databricks Job run."""
     specs = [
         dg.AssetSpec(
             key=model_key(table, prefix),
@@ -188,7 +191,9 @@ def build_model_assets(catalog: Catalog, prefix: Sequence[str] = ()) -> dg.Asset
                 asset_key=model_key(table, prefix),
                 metadata={"dagster/table_name": f"{settings.databricks.catalog}.{settings.databricks.schema}.{table}",
                           "fo/job_run_id": result.run_id,
-                          "fo/run_page_url": dg.MetadataValue.url(result.run_page_url),
+                          # the Jobs API may leave the page URL out: no link rather than an empty one
+                          **({"fo/run_page_url": dg.MetadataValue.url(result.run_page_url)}
+                             if result.run_page_url else {}),
                           "fo/idempotency_token": token,
                           "fo/engine": "databricks job"},
             )

@@ -11,6 +11,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
+    """The daily partitions every by-day entity shares, from ``start`` to today included."""
     # end_offset=1: today's partition exists (provisional until the day closes), so postings made today
     # are visible the same day; the partition check says when a day was read before it closed.
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1)

@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import dagster as dg
 
 from fo_assets.catalog import Catalog, EntitySpec
-from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.keys import entity_key
 from fo_assets.landing import LandedBatch, Ledger
+from fo_assets.loading import load_metadata, upsert_batch
 from fo_assets.partitions import run_partition_keys
 from fo_assets.sinks.base import LoadResult, Sink
 
@@ -28,6 +28,7 @@ class DagsterRecord:
         self.instance, self.catalog, self.prefix = instance, catalog, tuple(prefix)
 
     def __call__(self, batch: LandedBatch, spec: EntitySpec, result: LoadResult) -> str:
+        """Record a replayed load as the run that landed the batch would have; says what it did."""
         run_id = batch.manifest.run_id
         run = self.instance.get_run_by_id(run_id)
         if run is None:

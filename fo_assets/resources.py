@@ -31,9 +31,9 @@ def build_ledger(settings: Settings, sink: Sink) -> Ledger:
     staged batches there (FO_LANDING_STORE=volume): then a lost machine loses no batch that reached it."""
     from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
 
-    keeps = isinstance(sink, DatabricksSink) and sink.keep_staged
     tables = frozenset(spec.table for spec in settings.catalog)
-    return Ledger(settings.home, VolumeArchive(sink, tables) if keeps else None)
+    archive = VolumeArchive(sink, tables) if isinstance(sink, DatabricksSink) and sink.keep_staged else None
+    return Ledger(settings.home, archive)
 
 
 class FoRuntime(dg.ConfigurableResource):
@@ -50,25 +50,30 @@ class FoRuntime(dg.ConfigurableResource):
     _ledger: Ledger | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Validate the settings when a run starts, so a wrong one fails the run with its message."""
         self._settings = load_settings(config_file=self.config_file)
 
     @property
     def settings(self) -> Settings:
+        """The run's settings, read once."""
         if self._settings is None:
             self._settings = load_settings(config_file=self.config_file)
         return self._settings
 
     @property
     def sink(self) -> Sink:
+        """The sink the settings choose (Databricks or local Delta), built once per run."""
         if self._sink is None:
             self._sink = build_sink(self.settings)
         return self._sink
 
     @property
     def ledger(self) -> Ledger:
+        """The batch ledger, archived in the volume when the sink keeps batches there."""
         if self._ledger is None:
             self._ledger = build_ledger(self.settings, self.sink)
         return self._ledger
 
     def extractor(self, run_id: str, log: logging.Logger | None = None) -> Extractor:
+        """An extractor for one run (close it when done)."""
         return Extractor(self.settings, run_id=run_id, log=log, ledger=self.ledger)

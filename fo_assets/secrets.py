@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from fo_assets.folders import private_folders
+
 _MAGIC = b"FOSEC1"
 _SALT_BYTES = 16
 _NONCE_BYTES = 12
@@ -37,6 +39,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret's value; never log it."""
         return self._value
 
     def __repr__(self) -> str:
@@ -52,21 +55,30 @@ class Secret:
 
 
 class SecretStore:
+    """The encrypted secret store of a home (AES-GCM, key derived from FO_ASSETS_MASTER_KEY).
+
+    Raises:
+        SecretStoreError: a wrong master key, a tampered file or no master key, without secret material.
+    """
     def __init__(self, path: Path, master_key: Secret | None):
         self.path = Path(path)
         self._master_key = master_key
 
     def exists(self) -> bool:
+        """True when the store file exists."""
         return self.path.is_file()
 
     def names(self) -> list[str]:
+        """The names of the stored secrets."""
         return sorted(self._load())
 
     def get(self, name: str) -> Secret | None:
+        """The stored secret ``name``, or None."""
         value = self._load().get(name)
         return Secret(value) if value is not None else None
 
     def set(self, name: str, value: Secret) -> None:
+        """Store ``value`` under ``name``, replacing the file atomically."""
         if not _NAME.match(name):
             raise SecretStoreError(f"secret name {name!r} must be upper-case letters, digits and _")
         if not value.reveal():
@@ -76,6 +88,7 @@ class SecretStore:
         self._save(data)
 
     def delete(self, name: str) -> bool:
+        """Remove ``name``; False when it was not stored."""
         data = self._load()
         if name not in data:
             return False
@@ -114,7 +127,7 @@ class SecretStore:
         salt = _random.token_bytes(_SALT_BYTES)
         nonce = _random.token_bytes(_NONCE_BYTES)
         sealed = AESGCM(self._key(salt)).encrypt(nonce, json.dumps(data).encode(), _MAGIC)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(self.path.parent)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -130,4 +143,5 @@ class SecretStore:
 
 
 def generate_master_key() -> str:
+    """A new random master key for a secret store."""
     return _random.token_urlsafe(32)

@@ -9,8 +9,8 @@ import dagster as dg
 import httpx
 
 from fo_assets.alerts import post
-from fo_assets.events.payload import EventFormatError, Target, collapse, refuse_wildcards, shown, targets
 from fo_assets.events.inbox import STORAGE_ERRORS, Inbox, Page, open_inbox
+from fo_assets.events.payload import EventFormatError, Target, collapse, refuse_wildcards, shown, targets
 from fo_assets.settings import Settings, load_settings
 
 # Events read per tick, all coalesced into one run (each record looked up once however many events name it).
@@ -25,6 +25,7 @@ def run_key(event_ids: list[str]) -> str:
 
 
 def build_events_sensor(job: dg.JobDefinition, config_file: str | None = None) -> dg.SensorDefinition:
+    """The sensor that turns Business Events in the inbox into targeted refresh runs."""
     @dg.sensor(
         name="fo_business_events",
         job=job,

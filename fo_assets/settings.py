@@ -49,6 +49,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DimensionFormats:
+    """The delimiter and segment names of the financial dimension formats."""
     delimiter: str = "-"
     ledger: tuple[str, ...] = ("MainAccount", "BusinessUnit", "Department", "CostCenter")
     default: tuple[str, ...] = ("BusinessUnit", "Department", "CostCenter")
@@ -56,6 +57,7 @@ class DimensionFormats:
 
 @dataclass(frozen=True)
 class FoSettings:
+    """Where the F&O environment is and how to reach it."""
     base_url: str  # scheme://host[:port], no trailing slash, no path
     tenant_id: str
     client_id: str
@@ -70,19 +72,23 @@ class FoSettings:
 
     @property
     def odata_root(self) -> str:
+        """The OData service root, ``<base_url>/data``."""
         return f"{self.base_url}/data"
 
     @property
     def scope(self) -> str:
+        """The OAuth scope of the environment."""
         return f"{self.base_url}/.default"
 
     @property
     def host(self) -> str:
+        """The environment's host (and port)."""
         return urlsplit(self.base_url).netloc
 
 
 @dataclass(frozen=True)
 class DatabricksSettings:
+    """The Databricks workspace, warehouse and Unity Catalog names the sink writes to."""
     host: str
     client_id: str
     warehouse_id: str
@@ -117,6 +123,11 @@ class ReceiverSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything a run reads from the configuration; secrets are resolved on demand with ``secret()``.
+
+    Raises:
+        ConfigError: (from ``require_fo``, ``require_servicebus_queue``, ``secret``) a setting needed now is missing.
+    """
     home: Path
     partitions_start: dt.date
     fo: FoSettings | None = None
@@ -131,16 +142,25 @@ class Settings:
     inbox_schema: str = "fo_assets"
     catalog: Catalog = STANDARD  # the standard entities as changed by FO_CATALOG_FILE
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    servicebus_queue: str | None = None  # the queue (or topic) F&O's Service Bus endpoint sends to
+    servicebus_subscription: str | None = None  # the subscription, when it is a topic
     secret_store: SecretStore | None = field(default=None, repr=False, compare=False)
     _env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def require_fo(self) -> FoSettings:
+        """The F&O settings; a ConfigError says what to set when they are missing."""
         if self.fo is None:
             raise ConfigError(
                 "FO_BASE_URL is not set: set FO_BASE_URL, FO_TENANT_ID, FO_CLIENT_ID and FO_LEGAL_ENTITIES "
                 "(or run `fo-assets sandbox serve` and export what it prints)"
             )
         return self.fo
+
+    def require_servicebus_queue(self) -> str:
+        """The Service Bus queue; a ConfigError when FO_SERVICEBUS_QUEUE is not set."""
+        if not self.servicebus_queue:
+            raise ConfigError("FO_SERVICEBUS_QUEUE is not set: the queue (or topic) F&O's endpoint sends to")
+        return self.servicebus_queue
 
     def secret(self, name: str) -> Secret:
         """Resolve a secret now: the environment first, then the encrypted store."""
@@ -159,14 +179,17 @@ class Settings:
 
     @property
     def delta_root(self) -> Path:
+        """Where local Delta tables live."""
         return self.home / "delta"
 
     @property
     def inbox_path(self) -> Path:
+        """The SQLite inbox's file (when the inbox is not in PostgreSQL)."""
         return self.home / "events" / "inbox.sqlite3"
 
     @property
     def pool(self) -> str:
+        """The Dagster pool of the F&O environment."""
         return pool_for(self.fo.base_url if self.fo else "")
 
 
@@ -240,6 +263,7 @@ def _environment(env: Mapping[str, str] | None, config_file: Path | str | None) 
 
 @dataclass(frozen=True)
 class AlertSettings:
+    """What alerts need: the webhook and the UI's address for links."""
     webhook_url: str | None
     dagster_ui_url: str | None  # for links in alerts
 
@@ -254,6 +278,7 @@ def load_alert_settings(env: Mapping[str, str] | None = None,
 
 def load_definition_settings(env: Mapping[str, str] | None = None,
                              config_file: Path | str | None = None) -> DefinitionSettings:
+    """The settings that shape a code location's definitions, from the environment and its file."""
     values, base = _environment(env, config_file)
     return DefinitionSettings(
         partitions_start=_date(values, "FO_PARTITIONS_START", default=dt.date(2026, 1, 1)),
@@ -265,6 +290,11 @@ def load_definition_settings(env: Mapping[str, str] | None = None,
 
 
 def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str | None = None) -> Settings:
+    """All settings, from ``env`` (default the process environment) and the location's ``config_file``.
+
+    Raises:
+        ConfigError: a variable that is wrong, naming it and the fix.
+    """
     env, base = _environment(env, config_file)
     home = Path(env.get("FO_ASSETS_HOME") or "~/.fo_assets").expanduser().resolve()
     master_key = env.get("FO_ASSETS_MASTER_KEY")
@@ -284,6 +314,8 @@ def load_settings(env: Mapping[str, str] | None = None, config_file: Path | str 
         inbox_schema=_inbox_schema(env),
         catalog=_catalog(env, base),
         receiver=_receiver_settings(env),
+        servicebus_queue=env.get("FO_SERVICEBUS_QUEUE") or None,
+        servicebus_subscription=env.get("FO_SERVICEBUS_SUBSCRIPTION") or None,
         secret_store=store,
         _env=env,
     )
@@ -341,6 +373,7 @@ def validate_tenant_url(name: str, raw: str) -> str:
 
 
 def parse_legal_entities(raw: str) -> tuple[str, ...]:
+    """The legal entities of FO_LEGAL_ENTITIES, lower case and without repeats."""
     entities = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
     if not entities:
         raise ConfigError("FO_LEGAL_ENTITIES is empty: give comma-separated dataAreaIds, e.g. usmf,demf")

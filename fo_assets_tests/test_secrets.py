@@ -99,3 +99,16 @@ def test_cli_config_file_selects_a_locations_home(tmp_path):
     refused = _cli(["--config-file", str(config), "secrets", "list"], elsewhere)
     assert refused.returncode == 2 and "cannot live in a configuration file" in refused.stderr
     assert "inline" not in refused.stderr
+
+
+def test_a_new_home_is_created_owner_only(tmp_path):
+    """FO_ASSETS_HOME holds the secret store, tokens and staged F&O data: nobody else may list or read it,
+    whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        home = tmp_path / "deep" / "home"
+        SecretStore(home / "secrets.enc", KEY).set("FO_CLIENT_SECRET", Secret("value-1"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(tmp_path / "deep").st_mode) == 0o700  # created for it too

@@ -182,3 +182,23 @@ def test_inbox_password_is_a_secret(tmp_path):
     config.write_text("FO_INBOX_POSTGRES=host=db user=fo\nFO_INBOX_PASSWORD=pg-Secret-1\n")
     with pytest.raises(ConfigError, match="FO_INBOX_PASSWORD is a secret and cannot live in a configuration file"):
         load_settings({}, config_file=config)
+
+
+def test_service_bus_queue_comes_from_the_settings_and_its_file(tmp_path, monkeypatch, capsys):
+    """`fo-assets events drain --config-file` reads the queue from the location's file, like every setting."""
+    from fo_assets.cli import main as cli
+
+    for name in ("FO_SERVICEBUS_QUEUE", "FO_SERVICEBUS_SUBSCRIPTION", "FO_SERVICEBUS_CONNECTION"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "fo-assets.env"
+    config.write_text(f"FO_ASSETS_HOME={tmp_path / 'home'}\nFO_SERVICEBUS_QUEUE=fo-events\n"
+                      "FO_SERVICEBUS_SUBSCRIPTION=fo-assets\n")
+    settings = load_settings(env={}, config_file=config)
+    assert (settings.servicebus_queue, settings.servicebus_subscription) == ("fo-events", "fo-assets")
+    # The queue is found; what is missing next is the connection string, a secret.
+    assert cli(["--config-file", str(config), "events", "drain"]) == 2
+    assert "FO_SERVICEBUS_CONNECTION is not set" in capsys.readouterr().err
+
+    config.write_text(f"FO_ASSETS_HOME={tmp_path / 'home'}\n")
+    assert cli(["--config-file", str(config), "events", "drain"]) == 2
+    assert "FO_SERVICEBUS_QUEUE is not set" in capsys.readouterr().err

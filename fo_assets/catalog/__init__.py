@@ -53,6 +53,7 @@ class Catalog:
         return entity_set in self._by_set
 
     def spec_for(self, entity_set: str) -> EntitySpec:
+        """The spec of ``entity_set``; a KeyError names the entity sets the catalog has."""
         try:
             return self._by_set[entity_set]
         except KeyError:
@@ -60,15 +61,18 @@ class Catalog:
             raise KeyError(f"unknown entity set {entity_set!r}: the catalog has {known}") from None
 
     def by_table(self, table: str) -> EntitySpec:
+        """The spec that lands ``table``; a KeyError if none does."""
         try:
             return self._by_table[table]
         except KeyError:
             raise KeyError(f"no catalog entity lands table {table!r}") from None
 
     def children_of(self, entity_set: str) -> tuple[EntitySpec, ...]:
+        """The line entities whose header is ``entity_set``."""
         return tuple(spec for spec in self.specs if spec.parent and spec.parent.entity_set == entity_set)
 
     def bindings_for_event(self, business_event_id: str) -> list[tuple[EntitySpec, EventBinding]]:
+        """The entities a Business Event names, each with the binding that maps its fields to their keys."""
         return [
             (spec, binding)
             for spec in self.specs

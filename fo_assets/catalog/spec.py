@@ -77,10 +77,12 @@ class ParentLink:
 
     @property
     def line_fields(self) -> tuple[str, ...]:
+        """The line entity's fields of the join, in join order."""
         return tuple(line for line, _ in self.join)
 
     @property
     def header_fields(self) -> tuple[str, ...]:
+        """The header entity's fields of the join, in join order."""
         return tuple(header for _, header in self.join)
 
 
@@ -96,6 +98,11 @@ class OpenStates:
 
 @dataclass(frozen=True)
 class EntitySpec:
+    """One F&O entity as fo-assets reads and lands it: entity set, keys, group, mode and fields.
+
+    Not validated here: ``Catalog`` raises CatalogError for two specs sharing an entity set or table, and
+    a catalog file's loader (catalog/custom.py) for an entry it cannot take, naming the file and entity.
+    """
     entity_set: str
     # The tenant's key, exactly as $metadata declares it (order included): the row identity of the table.
     keys: tuple[str, ...]
@@ -124,10 +131,12 @@ class EntitySpec:
 
     @property
     def table(self) -> str:
+        """The table name the entity lands in (snake case of the entity set)."""
         return snake_case(self.entity_set)
 
     @property
     def asset_key_path(self) -> list[str]:
+        """The asset key path of the entity, before any code location prefix."""
         return ["fo", self.table]
 
     @property

@@ -1,0 +1,1 @@
+"""Reading Dynamics 365 F&O over OData: authentication, throttling, paging, decoding and extraction."""

@@ -54,14 +54,17 @@ _APPS_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Token:
+    """An OAuth access token and when it expires."""
     value: str
     expires_at: float  # epoch seconds
 
     def expired(self, now: float | None = None) -> bool:
+        """True once ``now`` (default: the current time) is at or past the expiry."""
         return (time.time() if now is None else now) >= self.expires_at
 
 
 class TokenProvider:
+    """Client-credentials tokens for one F&O environment (msal), renewed before they expire."""
     def __init__(self, fo: FoSettings, secret: Secret, timeout_s: float = 30.0):
         self._fo = fo
         self.authority = f"{fo.authority_host.rstrip('/')}/{fo.tenant_id}"

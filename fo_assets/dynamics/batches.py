@@ -33,6 +33,7 @@ MAX_LISTED_INCOMPLETE = 10
 
 
 class BatchBuilder:
+    """Turns decoded pages into a landed batch: splits dimensions, counts rows and writes the parts."""
     def __init__(self, writer: BatchWriter, plan: EntityPlan, formats: DimensionFormats):
         self.writer = writer
         self.plan = plan
@@ -53,9 +54,11 @@ class BatchBuilder:
 
     @property
     def failed(self) -> bool:
+        """True once a request of this batch has failed."""
         return self.error is not None
 
     def query(self, url: str) -> None:
+        """Count a request of this batch and keep its URL (the first few) in the manifest."""
         with self._lock:
             self._queries += 1
             if len(self.writer.manifest.queries) < MAX_LISTED_QUERIES:
@@ -88,6 +91,7 @@ class BatchBuilder:
         return reads.get(company, {}).get("complete", True)
 
     def without_header(self, rows: int) -> None:
+        """Count line rows dropped because their header was not read."""
         with self._lock:
             self._without_header += rows
 
@@ -114,6 +118,7 @@ class BatchBuilder:
         return table
 
     def fail(self, error: FoError) -> None:
+        """Record the first failure: the batch is sealed as failed, never loadable."""
         with self._lock:
             if self.error is None:
                 self.error = error

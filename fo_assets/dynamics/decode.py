@@ -37,6 +37,7 @@ _SENTINEL_END = pa.scalar(dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc), pa.ti
 
 @dataclass(frozen=True)
 class DecodedPage:
+    """One OData page as typed Arrow columns, the link to the next page, and fields the metadata lacks."""
     table: pa.Table
     next_link: str | None
     unexpected: frozenset[str]  # payload fields the metadata does not list (schema drift)
@@ -70,6 +71,7 @@ class PageDecoder:
         )
 
     def decode(self, body: bytes | bytearray, *, url: str, company: str | None) -> DecodedPage:
+        """Decode one OData JSON page into typed Arrow columns; a decode error names the company and URL."""
         try:
             page = self._fast(body)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, _Shape):

@@ -25,10 +25,12 @@ LEDGER_ACCOUNT_TYPE = "Ledger"
 
 
 def column_names(field: str, names: tuple[str, ...]) -> list[str]:
+    """The column names the segments of dimension ``field`` are landed in."""
     return [f"{field}_{name}" for name in names]
 
 
 def names_for(dimension: DimensionField, formats: DimensionFormats) -> tuple[str, ...]:
+    """The segment names of a dimension field, from the ledger or the default format."""
     return formats.ledger if dimension.format == "ledger" else formats.default
 
 
@@ -72,6 +74,7 @@ def parse_display_value(value: str | None, names: tuple[str, ...], delimiter: st
 
 @dataclass(frozen=True)
 class DimensionSplit:
+    """Dimension strings split into one column per segment, and how many did not fit the format."""
     columns: dict[str, pa.Array]  # output name -> string column
     unparseable: int
 

@@ -36,11 +36,11 @@ from fo_assets.dynamics.errors import FoError, SchemaError
 from fo_assets.dynamics.extraction import Extraction, Header, ReadMode, company_clause, header_columns, link_headers
 from fo_assets.dynamics.lines import read_lines
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
-from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
+from fo_assets.dynamics.metadata_cache import SharedFolder
+from fo_assets.dynamics.odata import ODataClient, ReadTarget, RetryPolicy
 from fo_assets.dynamics.reading import Cancelled, QueryRunner, exact_matches, key_filters, narrowed
 from fo_assets.dynamics.schema import EntityPlan, EntitySchema, plan_entity
 from fo_assets.dynamics.throttle import Counters, budget_for
-from fo_assets.dynamics.metadata_cache import SharedFolder
 from fo_assets.landing import DeleteScope, LandedBatch, Ledger, Manifest, new_batch_id
 from fo_assets.settings import Settings
 
@@ -57,6 +57,7 @@ MIN_SUBWINDOW_DAYS = 28
 
 @dataclass(frozen=True)
 class ExtractRequest:
+    """What one extraction reads: an entity, and a window, keys or companies to narrow it."""
     spec: EntitySpec
     window: tuple[dt.date, dt.date] | None = None  # [start, end) for windowed entities and lines; None: all
     lookups: tuple[KeyLookup, ...] | None = None  # keyed pull
@@ -86,7 +87,13 @@ class ExtractError(FoError):
 
 
 class Extractor:
-    def __init__(self, settings: Settings, run_id: str, log: logging.Logger | None = None,
+    """Reads entities from F&O into landed batches, under one throttle budget per run.
+
+    Raises:
+        ExtractError: (from ``extract``) some requests failed; it names each failure (entity, company, URL)
+            and keeps every batch, so the ones that landed can still be loaded.
+    """
+    def __init__(self, settings: Settings, run_id: str, *, log: logging.Logger | None = None,
                  policy: RetryPolicy | None = None, ledger: Ledger | None = None):
         self._settings = settings
         self._catalog = settings.catalog
@@ -112,13 +119,20 @@ class Extractor:
         self.close()
 
     def close(self) -> None:
+        """Close the OData client and its connections."""
         self._client.close()
 
     @property
     def stats(self) -> dict:
+        """The run's request counters so far, and the seconds spent extracting."""
         return {**self._totals.as_dict(), "seconds": round(self._seconds, 3)}
 
     def extract(self, requests: Sequence[ExtractRequest]) -> list[LandedBatch]:
+        """Read every request's entity into a landed batch, concurrently under one throttle budget.
+
+        Raises:
+            ExtractError: some requests failed; every batch is returned on it, failed ones not loadable.
+        """
         started = time.monotonic()
         try:
             runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)

@@ -38,6 +38,7 @@ class Header:
 
 @dataclass
 class Extraction:
+    """The state of one entity's extraction: the request, its read mode, plan and batch builder."""
     request: ExtractRequest
     mode: ReadMode
     plan: EntityPlan

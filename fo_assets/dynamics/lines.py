@@ -19,7 +19,7 @@ join fields; a line whose header is not among the run's is never landed without 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
@@ -56,7 +56,7 @@ def read_lines(job: Extraction, company: str | None, runner: QueryRunner, read: 
     if ranged(job):
         (line_field,) = [name for name in line_names if name != spec.company_field]
         values = pc.unique(renamed.column(line_field)).to_numpy(zero_copy_only=False)
-        filters = [query.and_all(f"{line_field} ge {low}", f"{line_field} le {high}")
+        filters: Sequence[str | None] = [query.and_all(f"{line_field} ge {low}", f"{line_field} le {high}")
                    for low, high in value_ranges(np.sort(values), parallelism)]
     else:
         fields = [name for name in line_names if name != spec.company_field]

@@ -45,12 +45,15 @@ Fetch = Callable[[str, str | None, str], bytes | bytearray]  # (url, entity set 
 class SharedCache(Protocol):
     """Cache files by name in a place every machine reaches; a failure is the caller's to tolerate."""
 
-    def read(self, name: str) -> bytes | None: ...
+    def read(self, name: str) -> bytes | None:
+        """The bytes cached under ``name``, or None."""
 
-    def write(self, name: str, data: bytes) -> None: ...
+    def write(self, name: str, data: bytes) -> None:
+        """Cache ``data`` under ``name``."""
 
 
 class MetadataStore:
+    """The tenant's entity metadata, cached on disk for a day (and in a cache other machines reach)."""
     def __init__(self, folder: Path, base_url: str, fetch: Fetch, max_age: dt.timedelta = DEFAULT_MAX_AGE,
                  shared: SharedCache | None = None):
         self.folder = folder
@@ -63,6 +66,7 @@ class MetadataStore:
         self._public: dict[str, Any] = self._load("public.json") or {}
 
     def entity(self, entity_set: str) -> EntitySchema:
+        """The schema of ``entity_set``, from the cache while fresh, else from the tenant's metadata."""
         edmx = self._entity_sets()
         if entity_set not in edmx["entity_sets"] and not self._refreshed:
             edmx = self._entity_sets(force=True)  # the cache may predate a new entity
@@ -103,7 +107,7 @@ class MetadataStore:
                 break  # a service without $filter: the lookups one by one still work
             fetched_at = _now().isoformat()
             for described in found if isinstance(found, list) else ():
-                entity_set = wanted.get(described.get("Name")) if isinstance(described, dict) else None
+                entity_set = wanted.get(str(described.get("Name"))) if isinstance(described, dict) else None
                 if entity_set is not None:
                     types = _types_of(described)
                     if types is not None:
@@ -188,6 +192,7 @@ def _types_of(described: Any) -> dict[str, str] | None:
 
 
 def folder_for(home: Path, base_url: str) -> Path:
+    """The metadata cache folder of one F&O environment under ``home``."""
     host = base_url.split("://", 1)[-1]
     return home / "metadata" / re.sub(r"[^A-Za-z0-9.-]+", "_", host)
 

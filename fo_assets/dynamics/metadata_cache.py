@@ -13,9 +13,11 @@ class SharedFolder:
         self._archive, self._folder = archive, f"{archive.root}/{name}"
 
     def read(self, name: str) -> bytes | None:
+        """The bytes cached under ``name``, or None."""
         return read_archived(self._archive, f"{self._folder}/{name}")
 
     def write(self, name: str, data: bytes) -> None:
+        """Cache ``data`` under ``name`` (written atomically)."""
         self._archive.put(data, f"{self._folder}/{name}")
 
 

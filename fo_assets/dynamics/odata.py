@@ -45,6 +45,7 @@ _HEADERS = {"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVers
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long F&O requests are retried (429s wait for Retry-After instead)."""
     max_attempts: int = 6  # per request, for 5xx, timeouts and dropped connections (429s wait instead)
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
@@ -60,14 +61,17 @@ class ReadTarget:
 
 
 class HasNextLink(Protocol):
+    """Anything with the link to the next OData page."""
     @property
-    def next_link(self) -> str | None: ...
+    def next_link(self) -> str | None:
+        """The link to the next page, or None on the last one."""
 
 
 T = TypeVar("T", bound=HasNextLink)
 
 
 class ODataClient:
+    """HTTP to F&O's OData service: tokens, throttling, retries and errors that name the URL."""
     def __init__(
         self,
         fo: FoSettings,
@@ -93,6 +97,7 @@ class ODataClient:
         )
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> ODataClient:

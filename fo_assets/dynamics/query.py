@@ -37,6 +37,7 @@ def encoded(text: str) -> str:
 
 
 def quote_string(value: str) -> str:
+    """An OData string literal (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -79,10 +80,12 @@ def _literal(text: str, field: FieldInfo) -> str:
 
 
 def eq(field: FieldInfo, value: object) -> str:
+    """The OData clause ``field eq value``."""
     return f"{field.name} eq {literal(value, field)}"
 
 
 def company_filter(field: str, company: str) -> str:
+    """The OData clause selecting one company (lower case, as dataAreaId comes back)."""
     # F&O compares strings case-insensitively; companies are written lower case, as dataAreaId comes back.
     return f"{field} eq {quote_string(company.lower())}"
 
@@ -105,6 +108,7 @@ def not_in(field: FieldInfo, values: Sequence[str]) -> str:
 
 
 def any_of(*clauses: str | None) -> str | None:
+    """The present clauses joined by ``or`` (None when there is none)."""
     present = [c for c in clauses if c]
     if len(present) < 2:
         return present[0] if present else None
@@ -130,6 +134,7 @@ def split_window(start: dt.date, end: dt.date, parts: int) -> list[tuple[dt.date
 
 
 def and_all(*clauses: str | None) -> str | None:
+    """The present clauses joined by ``and`` (None when there is none)."""
     present = [c for c in clauses if c]
     if not present:
         return None

@@ -54,10 +54,12 @@ class QueryResult:
 
     @property
     def complete(self) -> bool:
+        """True when the rows read match the count the server gave (or it gave none)."""
         return self.source_count is None or self.source_count == self.distinct
 
 
 class QueryRunner:
+    """Runs OData queries page by page before a deadline, decoding on a pool the size of the machine."""
     def __init__(self, client: ODataClient, odata_root: str, deadline: float):
         self._client = client
         self._root = odata_root

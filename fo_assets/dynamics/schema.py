@@ -45,6 +45,7 @@ _EDM_KINDS: dict[str, Kind] = {
 
 @dataclass(frozen=True)
 class FieldInfo:
+    """One property of an entity as its metadata declares it."""
     name: str
     edm_type: str  # Edm.* or the qualified enum type, e.g. Microsoft.Dynamics.DataEntities.NoYes
     kind: Kind
@@ -53,6 +54,7 @@ class FieldInfo:
 
     @property
     def arrow_type(self) -> pa.DataType:
+        """The Arrow type the field is landed as."""
         if self.kind == "decimal":
             precision = self.precision or DEFAULT_PRECISION
             scale = DEFAULT_SCALE if self.scale is None else self.scale
@@ -86,12 +88,14 @@ def field_kind(edm_type: str, is_enum: bool, xpp_type: str | None) -> Kind:
 
 @dataclass(frozen=True)
 class EntitySchema:
+    """An entity's type, keys and fields, as the tenant's metadata declares them."""
     entity_set: str
     entity_type: str
     keys: tuple[str, ...]
     fields: tuple[FieldInfo, ...]
 
     def get(self, name: str) -> FieldInfo | None:
+        """The field called ``name``, or None."""
         return self._by_name.get(name)
 
     @cached_property
@@ -121,6 +125,7 @@ class EntityPlan:
 
     @property
     def select_names(self) -> tuple[str, ...]:
+        """The names in ``$select`` order."""
         return tuple(f.name for f in self.select)
 
     @property
@@ -143,6 +148,7 @@ class EntityPlan:
         return dates[0] if dates else None
 
     def field(self, name: str) -> FieldInfo:
+        """The field called ``name`` (a KeyError when the plan lacks it)."""
         found = self.schema.get(name)
         if found is None:  # the contract check and plan_entity checked every field the engine asks for
             raise KeyError(name)
@@ -155,6 +161,7 @@ class EntityPlan:
 
 
 def unknown_entity_set(entity_set: str, known: Iterable[str]) -> SchemaError:
+    """The error for an entity set the tenant does not have, with the nearest names it does."""
     known = list(known)
     near = difflib.get_close_matches(entity_set, known, n=5, cutoff=0.6)
     near += [k for k in known if k.lower() == entity_set.lower() and k not in near]

@@ -34,16 +34,19 @@ class Counters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
+        """Add to the named counters."""
         with self._lock:
             for name, count in counts.items():
                 setattr(self, name, getattr(self, name) + count)
 
     def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
         with self._lock:
             return {n: getattr(self, n) for n in ("requests", "pages", "throttled", "retries", "bytes")}
 
 
 class Throttle:
+    """The concurrency of F&O requests: lowered on 429s, raised again while requests succeed."""
     def __init__(
         self,
         max_concurrency: int,
@@ -62,6 +65,7 @@ class Throttle:
 
     @property
     def in_flight(self) -> int:
+        """Requests running now."""
         return self._in_flight
 
     def acquire(self, deadline: float | None = None) -> int | None:
@@ -85,6 +89,7 @@ class Throttle:
                 self._cond.wait(timeout)
 
     def release(self, ok: bool = True, nbytes: int = 0) -> None:
+        """End a request: a success may raise the limit by one (additive increase)."""
         with self._cond:
             self._in_flight -= 1
             self.counters.add(bytes=nbytes)
@@ -112,6 +117,7 @@ class Throttle:
         return pause
 
     def retried(self) -> None:
+        """Count a retried request."""
         self.counters.add(retries=1)
 
 

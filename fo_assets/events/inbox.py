@@ -38,13 +38,14 @@ from typing import Iterable, Iterator
 
 import psycopg2
 from psycopg2 import sql
-from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extensions import connection as PgConnection
+from psycopg2.extensions import cursor as PgCursor
 from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
 from psycopg2.pool import ThreadedConnectionPool
 
 from fo_assets.events.payload import BusinessEvent, loads, shown, stored_form
+from fo_assets.folders import private_folders
 from fo_assets.secrets import Secret
 from fo_assets.settings import Settings
 
@@ -72,6 +73,7 @@ STORAGE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError, InboxErro
 
 @dataclass(frozen=True)
 class StoredEvent:
+    """A Business Event in the inbox, with its cursor value and when it arrived."""
     seq: int  # the cursor value of this event
     event: BusinessEvent
     received_at: dt.datetime
@@ -88,6 +90,7 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Page:
+    """One read of the inbox: events to act on, quarantined ones, and the cursor past them."""
     events: list[StoredEvent]
     quarantined: list[Quarantined]
     cursor: int  # past every row of the page, quarantined ones included
@@ -148,7 +151,8 @@ class Inbox(ABC):
         self.close()
 
     @abstractmethod
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """Events in the inbox."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -198,7 +202,7 @@ class SqliteInbox(Inbox):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
-        _private_folders(self.path.parent)
+        private_folders(self.path.parent)
         # Created 0600 before SQLite opens it (its -wal and -shm files take the database file's mode).
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -243,10 +247,12 @@ class SqliteInbox(Inbox):
             ).fetchall()
 
     def count(self) -> int:
+        """Events in the inbox."""
         with self._connect() as conn:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def ping(self) -> None:
+        """Fail now if the inbox cannot be reached."""
         with self._connect() as conn:
             conn.execute("SELECT 1 FROM events LIMIT 0").fetchall()
 
@@ -258,14 +264,6 @@ class SqliteInbox(Inbox):
     def _delete(self, up_to: int, received_before: str) -> int:
         with self._connect() as conn:
             return conn.execute("DELETE FROM events WHERE seq <= ? AND received_at < ?", (up_to, received_before)).rowcount
-
-
-def _private_folders(folder: Path) -> None:
-    """Create ``folder`` and its missing parents owner-only (``mkdir(parents=True)`` ignores the mode)."""
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
-    for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)  # whatever the umask
 
 
 # The payload is text, not jsonb: its decimals and key order stay exactly as dumps() wrote them.
@@ -327,6 +325,7 @@ class PostgresInbox(Inbox):
         self._create()
 
     def close(self) -> None:
+        """Close the connection pool."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.closeall()
@@ -421,11 +420,13 @@ class PostgresInbox(Inbox):
             return cur.fetchall()
 
     def count(self) -> int:
+        """Events in the inbox."""
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table))
             return cur.fetchone()[0]
 
     def ping(self) -> None:
+        """Fail now if the inbox cannot be reached."""
         with self._transaction() as cur:
             cur.execute(sql.SQL("SELECT 1 FROM {} LIMIT 0").format(self._table))
 

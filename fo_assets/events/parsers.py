@@ -76,6 +76,7 @@ class EventParsers:
             raise
 
     def stop(self) -> None:
+        """Shut the parser pool down, cancelling what has not started."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

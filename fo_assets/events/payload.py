@@ -76,6 +76,7 @@ class TooManyEventsError(EventFormatError):
 
 @dataclass(frozen=True)
 class BusinessEvent:
+    """A Business Event as fo-assets keeps it: its id, catalog id, company and the record it names."""
     event_id: str  # GUID, upper-case: the deduplication key
     business_event_id: str  # the catalog id, e.g. PurchaseOrderConfirmedBusinessEvent
     legal_entity: str | None  # lower-case dataAreaId
@@ -104,6 +105,7 @@ class Delivery:
 
 
 def loads(body: bytes | str) -> Any:
+    """Parse a JSON body with exact decimals; a body nested too deep is an EventFormatError."""
     try:
         return json.loads(body, parse_float=Decimal)
     except RecursionError:
@@ -245,6 +247,7 @@ def _unwrap(item: Any, index: int) -> dict[str, Any]:
 
 
 def parse_payload(payload: dict[str, Any]) -> BusinessEvent:
+    """The BusinessEvent of one F&O payload; an EventFormatError names the event and the field."""
     raw_id = payload.get("EventId")
     label = _label(raw_id) if isinstance(raw_id, str) and raw_id else "<no EventId>"
 
@@ -393,6 +396,7 @@ class LoggableArgs(logging.Filter):
     """Makes every string argument of a record ``loggable``: event fields come from the network."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Make the record's string arguments loggable; always lets it through."""
         if isinstance(record.args, tuple):
             record.args = tuple(loggable(a) if isinstance(a, str) else a for a in record.args)
         return True

@@ -39,9 +39,9 @@ from starlette.routing import Route
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from fo_assets.events.payload import EventFormatError, LoggableArgs, MalformedBodyError, TooManyEventsError
-from fo_assets.events.parsers import EventParsers
 from fo_assets.events.inbox import STORAGE_ERRORS, Inbox
+from fo_assets.events.parsers import EventParsers
+from fo_assets.events.payload import EventFormatError, LoggableArgs, MalformedBodyError, TooManyEventsError
 from fo_assets.settings import MIN_SECRET_LENGTH, ReceiverSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class RedactQueryFilter(logging.Filter):
     """Blanks every query-string value in a record (uvicorn's access line carries the raw URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Blank the query-string values in the record's arguments; always lets it through."""
         if isinstance(record.args, tuple):
             record.args = tuple(_QUERY_VALUE.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
         return True
@@ -271,6 +272,7 @@ class GuardedH11Protocol(H11Protocol):
         self._head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Refuse a connection past the limit; otherwise start waiting for its request head."""
         if len(self.connections) >= self.max_connections:
             peer = transport.get_extra_info("peername")
             self._refused.warn("refused a connection from %s: %d connections open, the most allowed "
@@ -283,6 +285,7 @@ class GuardedH11Protocol(H11Protocol):
         self._await_head()
 
     def data_received(self, data: bytes) -> None:
+        """Pass the bytes on, and stop the header timeout once the request head is complete."""
         if self.conn.their_state is h11.IDLE:
             self._await_head()  # the start of a request (the first, or the next on a kept-alive connection)
         super().data_received(data)
@@ -290,6 +293,7 @@ class GuardedH11Protocol(H11Protocol):
             self._head_arrived()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Cancel the connection's timers."""
         self._head_arrived()
         if self in self.connections:
             super().connection_lost(exc)

@@ -15,8 +15,8 @@ import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Protocol, Sequence
 
-from fo_assets.events.payload import EventFormatError, LoggableArgs, intake
 from fo_assets.events.inbox import Inbox
+from fo_assets.events.payload import EventFormatError, LoggableArgs, intake
 
 log = logging.getLogger(__name__)
 # A message's id and the reason it was refused come from whoever sent it: escaped and cut in the log.
@@ -32,15 +32,19 @@ class Receiver(Protocol):
 
     def receive_messages(
         self, max_message_count: int | None = 1, max_wait_time: float | None = None
-    ) -> list[Any]: ...
+    ) -> list[Any]:
+        """Up to ``max_message_count`` messages, waiting at most ``max_wait_time`` seconds."""
 
-    def complete_message(self, message: Any) -> None: ...
+    def complete_message(self, message: Any) -> None:
+        """Remove the message from the queue."""
 
-    def abandon_message(self, message: Any) -> None: ...
+    def abandon_message(self, message: Any) -> None:
+        """Give the message back to the queue for another delivery."""
 
     def dead_letter_message(
         self, message: Any, reason: str | None = None, error_description: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Move the message to the dead-letter queue, saying why."""
 
 
 @contextmanager

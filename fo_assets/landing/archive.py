@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import BinaryIO, Callable, Protocol
 
+
 class Archive(Protocol):
     """Where batch folders outlive this machine, laid out like the landing zone: ``<table>/<batch id>/``.
     Paths are full archive paths, as ``folder`` makes them; other folders under ``root`` (not named for a
@@ -11,7 +12,8 @@ class Archive(Protocol):
 
     root: str
 
-    def folder(self, table: str, batch_id: str) -> str: ...
+    def folder(self, table: str, batch_id: str) -> str:
+        """The archive folder of one batch."""
 
     def put(self, source: bytes, path: str) -> None:
         """Write ``source`` to ``path``, replacing it."""
@@ -25,7 +27,8 @@ class Archive(Protocol):
         """(table, batch id) of every batch folder in the archive."""
         ...
 
-    def remove(self, table: str, batch_id: str) -> None: ...
+    def remove(self, table: str, batch_id: str) -> None:
+        """Delete one batch's folder from the archive."""
 
 
 class ArchiveError(RuntimeError):

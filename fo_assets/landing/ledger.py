@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from fo_assets.folders import private_folders
 from fo_assets.landing.archive import Archive, ArchiveError, read_archived
 from fo_assets.landing.manifest import LandedBatch, Manifest, Status, _now_iso, _write_bytes_atomic
 from fo_assets.landing.writer import DEFAULT_PART_BYTES, BatchWriter, _sha256
@@ -26,6 +27,7 @@ class Ledger:
         self.archive = archive
 
     def new_writer(self, manifest: Manifest, part_bytes: int = DEFAULT_PART_BYTES) -> BatchWriter:
+        """A writer for a new batch of ``manifest`` under the ledger's root."""
         manifest.created_at = manifest.created_at or _now_iso()
         return BatchWriter(self.root / manifest.table / manifest.batch_id, manifest, part_bytes)
 
@@ -40,17 +42,20 @@ class Ledger:
         return found
 
     def get(self, batch_id: str) -> LandedBatch:
+        """The batch ``batch_id``; a KeyError when the ledger has no such batch."""
         for path in self.root.glob(f"*/{batch_id}/manifest.json"):
             return LandedBatch(path.parent, Manifest.from_json(json.loads(path.read_text())))
         raise KeyError(f"no landed batch {batch_id!r} under {self.root}")
 
     def mark_loaded(self, batch: LandedBatch, counts: dict[str, int]) -> None:
+        """Record that the batch was loaded, with its insert, update and delete counts."""
         batch.manifest.status = "loaded"
         batch.manifest.error = None
         batch.manifest.load_counts = dict(counts)
         self._save(batch)
 
     def mark_failed(self, batch: LandedBatch, error: str) -> None:
+        """Record that loading the batch failed, and why (a replay picks it up)."""
         batch.manifest.status = "failed"
         batch.manifest.error = error
         self._save(batch)
@@ -79,7 +84,7 @@ class Ledger:
             archived = self._archived_manifest(table, batch_id)
             if archived is None:
                 continue  # parts whose upload was cut short: never a batch anyone could replay
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folders(path.parent)
             _write_bytes_atomic(path, archived)
             restored.append(batch_id)
         return restored
@@ -102,7 +107,7 @@ class Ledger:
             )
         recorded = {batch.folder / part.path: part for part in batch.manifest.parts}
         for path in missing:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_folders(path.parent)
             relative = path.relative_to(batch.folder).as_posix()
             tmp = path.with_name(path.name + ".fetching")
             with open(tmp, "wb") as out:

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # The audit columns, documented in the README ("How a load works"); code names them by these constants.
-BATCH_ID = "_fo_batch_id"
-EXTRACTED_AT = "_fo_extracted_at"
-RUN_ID = "_fo_run_id"
-SOURCE_URL = "_fo_source_url"
-DELETED = "_fo_deleted"
+BATCH_ID = "_fo_batch_id"  # the batch that landed (or flagged deleted) this row version
+EXTRACTED_AT = "_fo_extracted_at"  # when F&O returned it (UTC; a deletion stamps its own instant)
+RUN_ID = "_fo_run_id"  # the Dagster run of that batch
+SOURCE_URL = "_fo_source_url"  # the OData request that returned it (no secrets: tokens travel in headers)
+DELETED = "_fo_deleted"  # true once a complete read of the row's scope no longer returned its key
 AUDIT_FIELDS: tuple[pa.Field, ...] = (
     pa.field(BATCH_ID, pa.string(), nullable=False),
     pa.field(EXTRACTED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
@@ -42,6 +42,7 @@ def new_batch_id(now: dt.datetime | None = None) -> str:
 
 @dataclass
 class PartInfo:
+    """One Parquet part of a batch: its path, rows, size and checksum."""
     path: str  # relative to the batch folder
     rows: int
     bytes: int
@@ -66,6 +67,7 @@ class DeleteScope:
 
 @dataclass
 class Manifest:
+    """What a landed batch holds and where it stands: entity, window, parts, status and stats."""
     batch_id: str
     entity_set: str
     table: str
@@ -97,6 +99,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
+        """A manifest from its JSON form."""
         data = dict(data)
         data["parts"] = [PartInfo(**p) for p in data.get("parts", [])]
         data["delete_scopes"] = [DeleteScope(**s) for s in data.get("delete_scopes", [])]
@@ -112,17 +115,21 @@ class LandedBatch:
 
     @property
     def batch_id(self) -> str:
+        """The batch's id."""
         return self.manifest.batch_id
 
     @property
     def part_paths(self) -> list[Path]:
+        """The paths of the batch's Parquet parts."""
         return [self.folder / p.path for p in self.manifest.parts]
 
     @property
     def parents_path(self) -> Path:
+        """Where the headers read completely are kept (line entities)."""
         return self.folder / "scope" / "parents.parquet"
 
     def arrow_schema(self) -> pa.Schema | None:
+        """The batch's Arrow schema, read from its first part (None without parts)."""
         paths = self.part_paths
         return pq.read_schema(paths[0]) if paths else None
 
@@ -133,10 +140,12 @@ class LandedBatch:
         return self.part_paths + ([self.parents_path] if scoped else [])
 
     def save(self) -> None:
+        """Write the manifest atomically."""
         self.manifest.updated_at = _now_iso()
         _write_json_atomic(self.folder / "manifest.json", asdict(self.manifest))
 
     def manifest_json(self) -> bytes:
+        """The manifest as JSON bytes."""
         return _json_bytes(asdict(self.manifest))
 
 

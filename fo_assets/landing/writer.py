@@ -10,7 +10,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fo_assets.landing.manifest import AUDIT_COLUMNS, AUDIT_FIELDS, LandedBatch, Manifest, PartInfo
+from fo_assets.folders import private_folders
+from fo_assets.landing.manifest import (
+    AUDIT_COLUMNS,
+    AUDIT_FIELDS,
+    BATCH_ID,
+    DELETED,
+    EXTRACTED_AT,
+    RUN_ID,
+    SOURCE_URL,
+    LandedBatch,
+    Manifest,
+    PartInfo,
+)
 
 # Parts rotate at this many bytes of Parquet so one file never holds a whole year of ledger.
 DEFAULT_PART_BYTES = 128 * 1024 * 1024
@@ -28,11 +40,12 @@ class BatchWriter:
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._part_rows = 0
-        (folder / "parts").mkdir(parents=True, exist_ok=True)
+        private_folders(folder / "parts")
         self.batch.save()
 
     @property
     def manifest(self) -> Manifest:
+        """The manifest of the batch being written."""
         return self.batch.manifest
 
     def write(self, data: pa.RecordBatch | pa.Table, source_url: str, extracted_at: dt.datetime, company: str | None) -> None:
@@ -59,10 +72,11 @@ class BatchWriter:
     def write_parents(self, parents: pa.Table) -> None:
         """Record the headers whose lines were read completely (the delete scope of a line entity)."""
         path = self.batch.parents_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folders(path.parent)
         pq.write_table(parents, path, compression="zstd")
 
     def seal(self) -> LandedBatch:
+        """Close the last part and seal the batch as landed."""
         self._close_part()
         self.manifest.status = "landed"
         self.batch.save()
@@ -119,11 +133,11 @@ def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_
         if f.name in AUDIT_COLUMNS:
             raise ValueError(f"{manifest.entity_set}: field {f.name!r} collides with an audit column")
     values = {
-        "_fo_batch_id": manifest.batch_id,
-        "_fo_extracted_at": extracted_at.astimezone(dt.timezone.utc),
-        "_fo_run_id": manifest.run_id,
-        "_fo_source_url": source_url,
-        "_fo_deleted": False,
+        BATCH_ID: manifest.batch_id,
+        EXTRACTED_AT: extracted_at.astimezone(dt.timezone.utc),
+        RUN_ID: manifest.run_id,
+        SOURCE_URL: source_url,
+        DELETED: False,
     }
     for audit_field in AUDIT_FIELDS:
         table = table.append_column(audit_field, pa.repeat(pa.scalar(values[audit_field.name], audit_field.type), n))

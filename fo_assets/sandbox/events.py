@@ -17,6 +17,7 @@ import datetime as dt
 import random
 import ssl
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -166,7 +167,7 @@ class Events:
         """Admin form: {"url", "ca_bundle"?, "changed": true | "events": [{"type", "company", ...}],
         "naming"?: "invoice" | "vendor", "duplicates"?, "shuffle"?, "batch"?}."""
         naming = payload.get("naming", "invoice")
-        builders = {
+        builders: dict[str, Callable[..., dict[str, Any]]] = {
             "purchase_order_confirmed": self.purchase_order_confirmed,
             "vendor_invoice_posted": lambda **spec: self.vendor_invoice_posted(**spec, naming=naming),
         }

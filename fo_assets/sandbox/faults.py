@@ -21,7 +21,8 @@ class Faults:
 
     def reset(self) -> None:
         with self._lock:
-            self._throttle_left, self._retry_after = 0, None
+            self._throttle_left = 0
+            self._retry_after: float | None = None
             self._unavailable_left = self._drop_left = 0
             self.concurrency: int | None = None
             self._warmup_s, self.latency_s = 0.0, 0.0

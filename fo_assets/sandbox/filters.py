@@ -317,7 +317,7 @@ def _compare(node: Compare, field: FieldDef, column: np.ndarray, date_offset_s: 
         day = (int(lit.value) + date_offset_s) // 86_400  # type: ignore[call-overload]
         return _COMPARE[op](column // 86_400, day)
     if field.storage in ("time", "bool"):
-        return _COMPARE[op](column, lit.value)
+        return _COMPARE[op](column, lit.value)  # type: ignore[call-overload]  # numpy's stubs: any scalar works
     return _numeric(column, op, lit.value, DECIMAL_SCALE if field.storage == "dec" else 0)  # type: ignore[arg-type]
 
 

@@ -117,7 +117,7 @@ def _personal(rng: np.random.Generator, person: np.ndarray, names: np.ndarray) -
     months = pick(rng, ("January", "March", "May", "July", "September", "November"), n)
 
     def when_person(values: np.ndarray, blank: object) -> np.ndarray:
-        return np.where(person, values, blank)
+        return np.where(person, values, blank)  # type: ignore[call-overload]  # numpy's stubs: any scalar works
 
     return {
         "given": given,

@@ -69,13 +69,14 @@ class FieldDef:
     def storage(self) -> Storage:
         """How the column is held: objects (str, enum symbol, guid, base64), int64, int64 in 10**-6 units,
         int64 epoch seconds, or bool."""
-        return {
+        storage: dict[str, Storage] = {
             "Edm.Int32": "int",
             "Edm.Int64": "int",
             "Edm.Decimal": "dec",
             "Edm.DateTimeOffset": "time",
             "Edm.Boolean": "bool",
-        }.get(self.edm_type, "str")
+        }
+        return storage.get(self.edm_type, "str")
 
 
 @dataclass(frozen=True)

@@ -182,4 +182,6 @@ class Tenant:
         half, halves[index] = halves[index], None
         if any(h is not None for h in halves):
             self._halves[key] = halves
+        if half is None:
+            raise RuntimeError(f"{entity_set} of {company} was taken twice from its generated pair {pair}")
         return half

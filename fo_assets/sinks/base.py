@@ -27,11 +27,12 @@ from typing import Protocol, Sequence
 import pyarrow as pa
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import LandedBatch
+from fo_assets.landing import EXTRACTED_AT, SOURCE_URL, LandedBatch
 
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What loading a batch did to its table."""
     table_name: str
     uri: str
     inserted: int
@@ -52,13 +53,20 @@ class KeyProfile:
 
 
 class Sink(Protocol):
+    """Where batches are loaded: local Delta tables or Databricks.
+
+    Raises:
+        SinkError: (from ``upsert``) the batch could not be loaded; the message names the batch and the table.
+    """
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
         """Create or evolve the table, upsert the batch by key, flag deletes in its complete scopes."""
         ...
 
-    def table_name(self, spec: EntitySpec) -> str: ...
+    def table_name(self, spec: EntitySpec) -> str:
+        """The table's name as users see it."""
 
-    def uri(self, spec: EntitySpec) -> str: ...
+    def uri(self, spec: EntitySpec) -> str:
+        """Where the table lives (a URL or a path)."""
 
     def read(self, spec: EntitySpec) -> pa.Table:
         """Every current row of the table, soft-deleted ones included (filter on ``_fo_deleted``)."""
@@ -80,7 +88,7 @@ class SinkError(RuntimeError):
 # Delta time travel is part of the audit trail: keep 30 days of history (Databricks' floor is 7).
 DEFAULT_RETAIN_HOURS = 30 * 24
 
-TIE_BREAKERS = ("_fo_extracted_at", "_fo_source_url")
+TIE_BREAKERS = (EXTRACTED_AT, SOURCE_URL)
 
 
 def recency_order(columns: Sequence[str], keys: Sequence[str]) -> list[str]:
@@ -105,6 +113,7 @@ def deleted_at(batch: LandedBatch) -> dt.datetime:
 
 
 def check_loadable(batch: LandedBatch, spec: EntitySpec) -> None:
+    """Refuse a batch for another table, still being extracted or incomplete (SinkError)."""
     manifest = batch.manifest
     if manifest.table != spec.table:
         raise SinkError(f"batch {batch.batch_id} is for table {manifest.table}, not {spec.table}")

@@ -20,6 +20,7 @@ DELTA_INVALID_NAME_CHARACTERS = " ,;{}()\n\t="
 
 
 def check_column_names(batch: LandedBatch, table_name: str, schema: pa.Schema) -> None:
+    """Refuse columns Delta cannot name without column mapping (SinkError)."""
     bad = [name for name in schema.names if any(ch in DELTA_INVALID_NAME_CHARACTERS for ch in name)]
     if bad:
         raise SinkError(

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 
 class DatabricksSink:
+    """Loads batches into Unity Catalog tables: Files API uploads and MERGE through a SQL warehouse."""
     def __init__(
         self,
         workspace: WorkspaceClient,
@@ -68,15 +69,24 @@ class DatabricksSink:
         self._properties_checked: set[str] = set()
 
     def table_name(self, spec: EntitySpec) -> str:
+        """``catalog.schema.table``."""
         return self._table(spec).display
 
     def uri(self, spec: EntitySpec) -> str:
+        """The table's page in the workspace's catalog explorer."""
         return f"{self.workspace.config.host}/explore/data/{self.catalog}/{self.schema}/{spec.table}"
 
     def _table(self, spec: EntitySpec) -> sql.TableRef:
         return sql.TableRef(self.catalog, self.schema, spec.table)
 
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
+        """Upload the batch to the volume and MERGE it into the table; flag deletes in its scopes.
+
+        Raises:
+            SinkError: an upload (VolumeError) or a statement (StatementFailed) failed; it names the batch, the
+                table and the server's message.
+            WorkspaceConnectionError: the workspace cannot be reached at all.
+        """
         check_loadable(batch, spec)
         table = self._table(spec)
         context = f"{table.display} (batch {batch.batch_id})"
@@ -103,13 +113,13 @@ class DatabricksSink:
         if schema is not None and parts:
             known = {name.lower() for name, _ in existing}
             table_columns = [c for c in schema.names if c.lower() in known]
-            merge = sql.merge_batch(table, parts, spec.key_columns, schema.names, table_columns)
+            merge = sql.merge_batch(table, parts, keys=spec.key_columns, columns=schema.names, existing=table_columns)
             merged = self.warehouse.run(merge, context).first()
             inserted, updated = _count(merged, "num_inserted_rows"), _count(merged, "num_updated_rows")
             columns = _after_evolution(existing, schema)
         flags = sql.DeleteFlags.of(batch, spec)
         for scope in batch.manifest.delete_scopes:
-            flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags, parts, parents), context).first()
+            flagged = self.warehouse.run(sql.flag_deletes(table, scope, flags=flags, parts_folder=parts, parents_folder=parents), context).first()
             deleted += _count(flagged, "num_updated_rows")
         if not self.keep_staged:
             self._unstage(folder)
@@ -123,11 +133,13 @@ class DatabricksSink:
         return self.warehouse.read_arrow(sql.select_all(table), table.display)
 
     def profile(self, spec: EntitySpec) -> KeyProfile:
+        """Live rows, duplicate keys and null keys, counted by the warehouse."""
         table = self._table(spec)
         row = self.warehouse.run(sql.profile_keys(table, spec.key_columns), table.display).first()
         return KeyProfile(_count(row, "live_rows"), _count(row, "duplicate_keys"), _count(row, "null_keys"))
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
+        """OPTIMIZE and VACUUM the table, setting its properties first if they lack."""
         table = self._table(spec)
         self._ensure_properties(table, table.display)  # a table no load touched since an upgrade
         self.warehouse.run(sql.optimize(table), table.display)
@@ -147,7 +159,7 @@ class DatabricksSink:
         change is a metadata commit, which fails every write running at the same time."""
         if table.display in self._properties_checked:
             return
-        current = dict(self.warehouse.run(sql.show_properties(table), context).rows)
+        current: dict[str | None, str | None] = {k: v for k, v in self.warehouse.run(sql.show_properties(table), context).rows}
         missing = {k: v for k, v in self.properties.items() if (current.get(k) or "").lower() != v.lower()}
         if missing:
             log.info("setting %s on %s", ", ".join(missing), table.display)

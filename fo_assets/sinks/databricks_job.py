@@ -38,6 +38,7 @@ MAX_GENERATIONS = 32
 
 @dataclass(frozen=True)
 class JobRunResult:
+    """How a run of the model's Databricks Job ended."""
     run_id: int
     run_page_url: str | None
     result_state: str | None  # the termination code: SUCCESS, RUN_EXECUTION_ERROR, ...

@@ -33,6 +33,7 @@ _FILE_BYTES = 128 * 1024 * 1024
 
 
 def batch_rows(schema: pa.Schema) -> int:
+    """Rows per Arrow batch for ``schema``, so a batch holds about the same number of cells."""
     return max(1024, _CELLS_PER_BATCH // max(1, len(schema)))
 
 
@@ -173,10 +174,12 @@ class Scratch:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def rows(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of a DuckDB query."""
         with self._connect() as con:
             return con.execute(query, params).fetchall()
 
     def table(self, query: str, params: dict[str, Any]) -> pa.Table:
+        """The result of a DuckDB query as an Arrow table."""
         with self._connect() as con:
             return con.sql(query, params=params).to_arrow_table()
 

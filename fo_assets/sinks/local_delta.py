@@ -31,35 +31,43 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import DeleteScope, LandedBatch
+from fo_assets.landing import BATCH_ID, DELETED, EXTRACTED_AT, RUN_ID, DeleteScope, LandedBatch
 from fo_assets.sinks import delta_files, sql
-from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.base import DEFAULT_RETAIN_HOURS, KeyProfile, LoadResult, SinkError, check_loadable
+from fo_assets.sinks.batch_keys import may_have_null_key, repeats_a_key
 from fo_assets.sinks.columns import check_column_names, check_column_types
 from fo_assets.sinks.delta_files import Scratch
 
 _D = sql.DUCKDB
-_STAMP_COLUMNS = ("_fo_deleted", "_fo_batch_id", "_fo_run_id", "_fo_extracted_at")
+_STAMP_COLUMNS = (DELETED, BATCH_ID, RUN_ID, EXTRACTED_AT)
 # Changed rows up to this much Arrow go to the MERGE as one in-memory table, from which delta-rs derives
 # a filter that narrows its scan of the target to their keys; more are streamed to it.
 _IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 
 class LocalDeltaSink:
+    """Loads batches into local Delta tables with deltalake."""
     def __init__(self, root: Path, retain_hours: int = DEFAULT_RETAIN_HOURS):
         self.root = Path(root).resolve()
         self.retain_hours = retain_hours
 
     def table_name(self, spec: EntitySpec) -> str:
+        """The table's folder name."""
         return spec.table
 
     def uri(self, spec: EntitySpec) -> str:
+        """The table's folder, as a file URI."""
         return self._path(spec).as_uri()
 
     def _path(self, spec: EntitySpec) -> Path:
         return self.root / spec.table
 
     def upsert(self, batch: LandedBatch, spec: EntitySpec) -> LoadResult:
+        """Create or merge into the local Delta table; flag deletes in the batch's complete scopes.
+
+        Raises:
+            SinkError: the batch cannot be loaded; it names the batch and the table's path.
+        """
         check_loadable(batch, spec)
         path = self._path(spec)
         schema = batch.arrow_schema()
@@ -88,16 +96,17 @@ class LocalDeltaSink:
                         for scope in batch.manifest.delete_scopes:
                             deleted += _flag_deletes(DeltaTable(str(path)), batch, spec, scope, scratch)
                     columns = _columns(DeltaTable(str(path)))
-                    rows = _row_count(DeltaTable(str(path)))
+                    live = _row_count(DeltaTable(str(path)))
                 else:  # an empty batch and no table yet: nothing to insert, nothing to flag
-                    columns, rows = [], 0
+                    columns, live = [], 0
         except SinkError:
             raise
         except Exception as exc:
             raise SinkError(f"loading batch {batch.batch_id} into local Delta table {path} failed: {exc}") from exc
-        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, rows)
+        return LoadResult(spec.table, self.uri(spec), inserted, updated, deleted, columns, live)
 
     def read(self, spec: EntitySpec) -> pa.Table:
+        """Every current row, soft-deleted ones included."""
         path = self._path(spec)
         if not DeltaTable.is_deltatable(str(path)):
             raise SinkError(f"no local Delta table for {spec.entity_set} at {path}: nothing has been loaded yet")
@@ -107,6 +116,7 @@ class LocalDeltaSink:
         return pa.concat_tables([_read_file(uri, schema) for uri in files]) if files else schema.empty_table()
 
     def profile(self, spec: EntitySpec) -> KeyProfile:
+        """Live rows, duplicate keys and null keys of the table."""
         files = _current_files(DeltaTable(str(self._path(spec))))
         if not files:
             return KeyProfile(0, 0, 0)
@@ -117,6 +127,7 @@ class LocalDeltaSink:
         return KeyProfile(int(live), int(duplicates), int(nulls))
 
     def maintain(self, spec: EntitySpec) -> dict[str, object]:
+        """Compact the table and vacuum files older than the retention."""
         table = DeltaTable(str(self._path(spec)))
         compacted = table.optimize.compact()
         vacuumed = table.vacuum(retention_hours=self.retain_hours, dry_run=False, enforce_retention_duration=True)
@@ -158,7 +169,7 @@ class _BatchRows:
 
     def query(self, keys: Sequence[str]) -> str:
         duplicates = "read_parquet($duplicates)" if self.duplicates else None
-        return sql.deduplicated(_D, _SOURCE, duplicates, self.schema.names, keys)
+        return sql.deduplicated(_D, _SOURCE, duplicates=duplicates, columns=self.schema.names, keys=keys)
 
 
 def _create(path: Path, rows: _BatchRows, spec: EntitySpec, scratch: Scratch) -> int | None:
@@ -195,7 +206,8 @@ def _upsert(table: DeltaTable, rows: _BatchRows, spec: EntitySpec, scratch: Scra
     if files:
         target = "read_parquet($target, union_by_name = true)"
         existing = _arrow_schema(table).names
-        query = sql.changed_rows(_D, f"({query})", target, keys, rows.schema.names, existing, rows.null_keys)
+        query = sql.changed_rows(_D, f"({query})", target, keys=keys, columns=rows.schema.names, existing=existing,
+                                 null_safe=rows.null_keys)
         params = params | {"target": files}
     changed = scratch.write(scratch.reader(query, params, rows.schema))
     metadata = [pq.read_metadata(f) for f in changed]
@@ -232,20 +244,20 @@ def _flag_deletes(table: DeltaTable, batch: LandedBatch, spec: EntitySpec, scope
     if scope.kind == "parents":
         parents, values["parents"] = "read_parquet($parents)", str(batch.parents_path)
     target = "read_parquet($target, union_by_name = true)"
-    query, params = sql.doomed_rows(_D, target, scope, flags, batch_rows, parents)
+    query, params = sql.doomed_rows(_D, target, scope, flags=flags, batch_rows=batch_rows, parents=parents)
     values.update({p.name: _duck_value(p) for p in params})
     doomed = scratch.table(query, values)
     if doomed.num_rows == 0:
         return 0
     n = doomed.num_rows
     stamped = (
-        doomed.append_column("_fo_deleted", pa.repeat(pa.scalar(True), n))
-        .append_column("_fo_batch_id", pa.repeat(pa.scalar(batch.batch_id), n))
-        .append_column("_fo_run_id", pa.repeat(pa.scalar(batch.manifest.run_id), n))
-        .append_column("_fo_extracted_at", pa.repeat(pa.scalar(flags.deleted_at, pa.timestamp("us", tz="UTC")), n))
+        doomed.append_column(DELETED, pa.repeat(pa.scalar(True), n))
+        .append_column(BATCH_ID, pa.repeat(pa.scalar(batch.batch_id), n))
+        .append_column(RUN_ID, pa.repeat(pa.scalar(batch.manifest.run_id), n))
+        .append_column(EXTRACTED_AT, pa.repeat(pa.scalar(flags.deleted_at, pa.timestamp("us", tz="UTC")), n))
     )
     # Re-checked inside the merge: another writer may have touched a row since the query above.
-    at, deleted = _D.quote("_fo_extracted_at"), _D.quote("_fo_deleted")
+    at, deleted = _D.quote(EXTRACTED_AT), _D.quote(DELETED)
     still_doomed = f"t.{at} <= s.{at} AND coalesce(t.{deleted}, false) = false"
     on = sql.key_match(_D, "t", "s", spec.key_columns, null_safe=_has_null_key(stamped, spec))
     metrics = (

@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 import pyarrow as pa
 
 from fo_assets.catalog import EntitySpec
-from fo_assets.landing import DeleteScope, LandedBatch
+from fo_assets.landing import BATCH_ID, DELETED, EXTRACTED_AT, RUN_ID, SOURCE_URL, DeleteScope, LandedBatch
 from fo_assets.sinks.base import deleted_at, recency_order
 
 MAX_IDENTIFIER = 255  # Unity Catalog's limit for names
@@ -53,21 +53,25 @@ def volume_path_part(part: str) -> str:
 
 @dataclass(frozen=True)
 class TableRef:
+    """A three-part Unity Catalog table name, quoted for SQL."""
     catalog: str
     schema: str
     table: str
 
     @property
     def sql(self) -> str:
+        """The quoted three-part name."""
         return ".".join(quote(p) for p in (self.catalog, self.schema, self.table))
 
     @property
     def display(self) -> str:
+        """The name as users read it."""
         return f"{self.catalog}.{self.schema}.{self.table}"
 
 
 @dataclass(frozen=True)
 class Param:
+    """A named statement parameter."""
     name: str
     value: str | None  # None binds SQL NULL
     type: str  # Databricks SQL type the value string is cast to
@@ -75,6 +79,7 @@ class Param:
 
 @dataclass(frozen=True)
 class Statement:
+    """A SQL statement, its parameters and what it does (for error messages)."""
     what: str  # for error messages: "MERGE", "flag deletes (window ...)"
     text: str
     params: tuple[Param, ...] = ()
@@ -165,10 +170,12 @@ def read_files(folder: str) -> str:
 
 
 def create_schema(catalog: str, schema: str) -> Statement:
+    """CREATE SCHEMA IF NOT EXISTS."""
     return Statement("create schema", f"CREATE SCHEMA IF NOT EXISTS {quote(catalog)}.{quote(schema)}")
 
 
 def create_volume(catalog: str, schema: str, volume: str) -> Statement:
+    """CREATE VOLUME IF NOT EXISTS."""
     name = ".".join(quote(p) for p in (catalog, schema, volume))
     return Statement("create volume", f"CREATE VOLUME IF NOT EXISTS {name}")
 
@@ -203,6 +210,7 @@ def _properties_text(properties: Mapping[str, str]) -> str:
 
 
 def create_table(table: TableRef, schema: pa.Schema, properties: Mapping[str, str] | None = None) -> Statement:
+    """CREATE TABLE IF NOT EXISTS with the Arrow schema's columns and the table properties."""
     columns = ", ".join(f"{quote(f.name)} {column_type(f.type, f.name).upper()}" for f in schema)
     text = f"CREATE TABLE IF NOT EXISTS {table.sql} ({columns}) USING DELTA"
     if properties:
@@ -233,10 +241,11 @@ def count_rows(table: TableRef) -> Statement:
 
 
 def select_all(table: TableRef) -> Statement:
+    """Every row of a table."""
     return Statement("read table", f"SELECT * FROM {table.sql}")
 
 
-def key_profile(d: "Dialect", source: str, keys: Sequence[str]) -> str:
+def key_profile(d: Dialect, source: str, keys: Sequence[str]) -> str:
     """Live rows, rows beyond the first of each key, and rows with a null key part: the key check."""
     quoted = [d.quote(k) for k in keys]
     null_key = " OR ".join(f"{k} IS NULL" for k in quoted)
@@ -245,11 +254,12 @@ def key_profile(d: "Dialect", source: str, keys: Sequence[str]) -> str:
         "COALESCE(SUM(CASE WHEN n > 1 THEN n - 1 ELSE 0 END), 0) AS duplicate_keys, "
         f"COALESCE(SUM(CASE WHEN {null_key} THEN n ELSE 0 END), 0) AS null_keys "
         f"FROM (SELECT {', '.join(quoted)}, COUNT(*) AS n FROM {source} "
-        f"WHERE NOT {d.quote('_fo_deleted')} GROUP BY {', '.join(quoted)}) AS g"
+        f"WHERE NOT {d.quote(DELETED)} GROUP BY {', '.join(quoted)}) AS g"
     )
 
 
 def profile_keys(table: TableRef, keys: Sequence[str]) -> Statement:
+    """Live rows, duplicate keys and null keys of a table."""
     return Statement("profile keys", key_profile(DATABRICKS, table.sql, keys))
 
 
@@ -262,6 +272,7 @@ class Dialect:
     param_prefix: str
 
     def param(self, name: str) -> str:
+        """The placeholder of parameter ``name`` in this dialect."""
         return self.param_prefix + name
 
 
@@ -276,7 +287,7 @@ DATABRICKS = Dialect(quote, "<=>", ":")
 DUCKDB = Dialect(_double_quote, "IS NOT DISTINCT FROM", "$")
 
 
-def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], null_safe: bool = True) -> str:
+def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], *, null_safe: bool = True) -> str:
     """Rows with the same key. ``null_safe=False`` (plain ``=``) is the same match when one side has no
     null key part, and lets delta-rs narrow a MERGE's scan of the target to the source's keys."""
     eq = d.null_safe_eq if null_safe else "="
@@ -285,14 +296,14 @@ def key_match(d: Dialect, left: str, right: str, columns: Sequence[str], null_sa
 
 # Audit columns that say when and how a row version was seen, not what it is: a re-read that finds the
 # same data is not an update, and the row keeps the batch that first saw this version.
-_PROVENANCE = frozenset({"_fo_batch_id", "_fo_extracted_at", "_fo_run_id", "_fo_source_url"})
+_PROVENANCE = frozenset({BATCH_ID, EXTRACTED_AT, RUN_ID, SOURCE_URL})
 
 
 def upsert_condition(d: Dialect, columns: Sequence[str], existing: Sequence[str]) -> str:
     """A matched row is replaced only by a row extracted at or after it whose data differs (a deleted
     flag counts: a row that comes back is un-deleted). ``columns`` are the batch's, ``existing`` the
     table's before this load: a value in a column the table did not have yet is a difference too."""
-    at = d.quote("_fo_extracted_at")
+    at = d.quote(EXTRACTED_AT)
     known = set(existing)
     data = [c for c in columns if c not in _PROVENANCE]
     differs = " OR ".join(
@@ -317,7 +328,7 @@ def duplicate_keys(d: Dialect, source: str, keys: Sequence[str]) -> str:
     return f"SELECT {quoted} FROM {source} GROUP BY {quoted} HAVING COUNT(*) > 1"
 
 
-def deduplicated(d: Dialect, source: str, duplicates: str | None, columns: Sequence[str], keys: Sequence[str]) -> str:
+def deduplicated(d: Dialect, source: str, *, duplicates: str | None, columns: Sequence[str], keys: Sequence[str]) -> str:
     """``newest_per_key`` computed only where it matters: rows of a unique key pass as they are, and only
     the rows of the keys in ``duplicates`` (a relation of ``duplicate_keys``) are windowed, so a batch
     without duplicates streams instead of being sorted whole. None: the batch has no duplicate keys."""
@@ -333,14 +344,14 @@ def deduplicated(d: Dialect, source: str, duplicates: str | None, columns: Seque
 
 
 def changed_rows(
-    d: Dialect, batch_rows: str, target: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
+    d: Dialect, batch_rows: str, target: str, *, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
     null_safe: bool = True,
 ) -> str:
     """The rows of ``batch_rows`` the upsert MERGE would write: a key the target lacks, or a match that
     ``upsert_condition`` replaces. A row is dropped only when a target row matches and the condition is
     false; when the condition is unknown (null) the row stays and the MERGE decides. DuckDB only: an
     anti join, which spills to disk where a correlated NOT EXISTS would not."""
-    match = key_match(d, "t", "s", keys, null_safe)
+    match = key_match(d, "t", "s", keys, null_safe=null_safe)
     return (
         f"SELECT s.* FROM {batch_rows} AS s ANTI JOIN {target} AS t "
         f"ON {match} AND NOT ({upsert_condition(d, columns, existing)})"
@@ -360,6 +371,7 @@ class DeleteFlags:
 
     @classmethod
     def of(cls, batch: LandedBatch, spec: EntitySpec) -> DeleteFlags:
+        """The delete flags of ``batch``: its id, run and deletion instant."""
         return cls(
             batch_id=batch.batch_id,
             run_id=batch.manifest.run_id,
@@ -371,7 +383,7 @@ class DeleteFlags:
 
 
 def doomed_rows(
-    d: Dialect, target: str, scope: DeleteScope, flags: DeleteFlags, batch_rows: str | None, parents: str | None
+    d: Dialect, target: str, scope: DeleteScope, *, flags: DeleteFlags, batch_rows: str | None, parents: str | None
 ) -> tuple[str, list[Param]]:
     """Keys of live rows of ``target`` inside ``scope`` that the batch lacks and that are not newer than it.
 
@@ -379,7 +391,7 @@ def doomed_rows(
     """
     params = [Param("deleted_at", flags.deleted_at.isoformat(), "TIMESTAMP")]
     q = d.quote
-    where = [f"coalesce(r.{q('_fo_deleted')}, false) = false", f"r.{q('_fo_extracted_at')} <= {d.param('deleted_at')}"]
+    where = [f"coalesce(r.{q(DELETED)}, false) = false", f"r.{q(EXTRACTED_AT)} <= {d.param('deleted_at')}"]
     if scope.kind in ("company", "window") and flags.company_field:
         # Companies land lower case, but a table loaded before may hold USMF beside usmf: the same company.
         where.append(f"(lower(r.{q(flags.company_field)}) = {d.param('company')})")
@@ -399,7 +411,7 @@ def doomed_rows(
 
 
 def merge_batch(
-    table: TableRef, parts_folder: str, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str]
+    table: TableRef, parts_folder: str, *, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str]
 ) -> Statement:
     """Upsert the staged parts by key.
 
@@ -418,7 +430,7 @@ def merge_batch(
 
 
 def flag_deletes(
-    table: TableRef, scope: DeleteScope, flags: DeleteFlags, parts_folder: str | None, parents_folder: str | None
+    table: TableRef, scope: DeleteScope, *, flags: DeleteFlags, parts_folder: str | None, parents_folder: str | None
 ) -> Statement:
     """Flag the doomed rows of ``scope`` deleted, stamped with this batch.
 
@@ -430,25 +442,27 @@ def flag_deletes(
         DATABRICKS,
         table.sql,
         scope,
-        flags,
-        read_files(parts_folder) if parts_folder else None,
-        read_files(parents_folder) if parents_folder else None,
+        flags=flags,
+        batch_rows=read_files(parts_folder) if parts_folder else None,
+        parents=read_files(parents_folder) if parents_folder else None,
     )
     params += [Param("batch_id", flags.batch_id, "STRING"), Param("run_id", flags.run_id, "STRING")]
     text = (
         f"MERGE INTO {table.sql} AS t USING ({doomed}) AS s ON {key_match(DATABRICKS, 't', 's', flags.keys)} "
-        "WHEN MATCHED THEN UPDATE SET `_fo_deleted` = true, `_fo_batch_id` = :batch_id, "
-        "`_fo_run_id` = :run_id, `_fo_extracted_at` = :deleted_at"
+        f"WHEN MATCHED THEN UPDATE SET `{DELETED}` = true, `{BATCH_ID}` = :batch_id, "
+        f"`{RUN_ID}` = :run_id, `{EXTRACTED_AT}` = :deleted_at"
     )
     label = " ".join(str(v) for v in (scope.kind, scope.company, scope.start, scope.end) if v)
     return Statement(f"flag deletes ({label})", text, tuple(params))
 
 
 def optimize(table: TableRef) -> Statement:
+    """OPTIMIZE (compaction)."""
     return Statement("OPTIMIZE", f"OPTIMIZE {table.sql}")
 
 
 def vacuum(table: TableRef, retain_hours: int) -> Statement:
+    """VACUUM, keeping ``retain_hours`` of history."""
     if not isinstance(retain_hours, int) or retain_hours < 0:
         raise ValueError(f"VACUUM retention must be a whole number of hours, got {retain_hours!r}")
     return Statement("VACUUM", f"VACUUM {table.sql} RETAIN {retain_hours} HOURS")

@@ -56,6 +56,7 @@ _CONFLICT = re.compile(
 
 
 class StatementFailed(SinkError):
+    """A statement the warehouse ran and failed, with its error code and the server's message."""
     def __init__(self, message: str, error_code: str | None, server_message: str | None):
         super().__init__(message)
         self.error_code, self.server_message = error_code, server_message
@@ -68,14 +69,17 @@ class StatementFailed(SinkError):
 
 @dataclass
 class StatementResult:
+    """The columns and rows a statement returned."""
     columns: list[tuple[str, str]]  # (name, type text as the warehouse reports it)
     rows: list[list[str | None]]
 
     def first(self) -> dict[str, str | None]:
+        """The first row by column name (empty without rows)."""
         return dict(zip((name for name, _ in self.columns), self.rows[0])) if self.rows else {}
 
 
 class Warehouse:
+    """Runs statements on a SQL warehouse through the Statement Execution API, polling to a deadline."""
     def __init__(self, workspace: WorkspaceClient, warehouse_id: str, timeout_s: float, poll_max_s: float = 5.0):
         self.workspace, self.warehouse_id = workspace, warehouse_id
         self.timeout_s, self.poll_max_s = timeout_s, poll_max_s
@@ -168,7 +172,7 @@ class Warehouse:
         rows: list[list[str | None]] = []
         chunk = response.result
         while chunk is not None:
-            rows.extend(chunk.data_array or [])
+            rows.extend(chunk.data_array or [])  # type: ignore[arg-type]  # the SDK types cells as str; NULL is None
             if chunk.next_chunk_index is None:
                 break
             index = chunk.next_chunk_index

@@ -1,7 +1,7 @@
 """The deployment files pass their linters: hadolint for the image, yamllint for every YAML file, and the
 Helm values against the schema of the chart values they may set (a typo in a key is an error there).
 
-The linters come with the project's `deploy` extra; CI installs it, so there a missing linter fails.
+The linters come with the project's `test` extra; CI installs it, so there a missing linter fails.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SCHEMA = DEPLOY / "helm" / "values.schema.json"
 def _tool(name: str) -> Path:
     path = BIN / name
     if not path.exists():
-        unavailable(f"{name} is not installed (the project's `deploy` extra)")
+        unavailable(f"{name} is not installed (the project's `test` extra)")
     return path
 
 

@@ -20,7 +20,7 @@ from fo_assets.events.inbox import Inbox, open_inbox
 from fo_assets.events.receiver import build_server
 from fo_assets.settings import load_settings
 
-# Verbatim from REFERENCE.md section 2: a real PurchaseOrderConfirmedBusinessEvent.
+# Verbatim from docs/fo-odata.md section 7: a real PurchaseOrderConfirmedBusinessEvent.
 REAL_PO_CONFIRMED = (
     '{"BusinessEventId":"PurchaseOrderConfirmedBusinessEvent","ControlNumber":5637144576,'
     '"EventId":"55A81094-A14E-46A6-A12C-07ED5C5990C6","EventTime":"/Date(1637246655000)/",'

@@ -47,7 +47,8 @@ def test_delete_flags_carry_every_value_as_a_parameter() -> None:
         ("dataAreaId", "HeaderReference"), "dataAreaId",
     )
 
-    statement = sql.flag_deletes(TABLE, scope, flags, "/Volumes/main/fo/staging/t/b1/parts", None)
+    statement = sql.flag_deletes(TABLE, scope, flags=flags, parts_folder="/Volumes/main/fo/staging/t/b1/parts",
+                                 parents_folder=None)
 
     for value in ("us'mf", "2026-06-01", "2026-06-08", "batch-'x", "run-;--", "2026-06-01T08:00:00"):
         assert value not in statement.text
@@ -67,7 +68,7 @@ def test_a_shared_entity_snapshot_has_no_company_predicate() -> None:
     keys = ("ChartOfAccounts", "MainAccountId")
     flags = sql.DeleteFlags("b", "r", dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc), keys, None)
 
-    statement = sql.flag_deletes(TABLE, DeleteScope("company", None), flags, None, None)
+    statement = sql.flag_deletes(TABLE, DeleteScope("company", None), flags=flags, parts_folder=None, parents_folder=None)
 
     assert ":company" not in statement.text and "NOT EXISTS" not in statement.text  # empty batch: all gone
     assert "company" not in {p.name for p in statement.params}
@@ -116,6 +117,6 @@ def test_deduplicating_only_repeated_keys_picks_the_rows_newest_per_key_picks(ro
         return sorted(con.execute(query).fetchall(), key=repr)
 
     whole = run(sql.newest_per_key(sql.DUCKDB, "batch", columns, keys))
-    assert run(sql.deduplicated(sql.DUCKDB, "batch", "repeated", columns, keys)) == whole
+    assert run(sql.deduplicated(sql.DUCKDB, "batch", duplicates="repeated", columns=columns, keys=keys)) == whole
     if len({(r[0], r[1]) for r in rows}) == len(rows):
-        assert run(sql.deduplicated(sql.DUCKDB, "batch", None, columns, keys)) == whole
+        assert run(sql.deduplicated(sql.DUCKDB, "batch", duplicates=None, columns=columns, keys=keys)) == whole

@@ -257,3 +257,21 @@ def test_key_profile_counts_live_rows_duplicates_and_null_keys(sink: Sink, tmp_p
     # A later snapshot of usmf without V2 flags it deleted: it no longer counts as live.
     sink.upsert(land(tmp_path, VENDORS, [(vendors([("usmf", "V1", "1")]), at(2))], scopes=[USMF]), VENDORS)
     assert sink.profile(VENDORS) == KeyProfile(2, 0, 0)
+
+
+def test_landing_creates_the_home_and_its_folders_owner_only(tmp_path):
+    """Staged batches are the tenant's data: every folder landing creates is the owner's alone, whatever the
+    umask (FO_ASSETS_HOME is often created by the first run)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        home = tmp_path / "home"
+        batch = land(home, VENDORS, [(vendors([("usmf", "V1", "10")]), at(1))])
+    finally:
+        os.umask(old)
+    created = [home, *(p for p in home.rglob("*") if p.is_dir())]
+    assert batch.folder in created and len(created) >= 4
+    assert {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in created} == {
+        str(p.relative_to(tmp_path)): "0o700" for p in created}

@@ -100,6 +100,18 @@ def _stop(process: subprocess.Popen, grace_s: float) -> None:
     process.wait()
 
 
+def wait_for_location(process: subprocess.Popen, base_url: str, log: Path, timeout_s: float) -> None:
+    """Waits until the webserver at ``base_url`` has loaded the location; raises if ``process`` exits first."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=base_url, timeout=5, trust_env=False) as client:
+        while not _location_loaded(client, log):
+            if process.poll() is not None:
+                raise DagsterDevError(f"{process.args} exited with {process.returncode}:\n{_tail(log)}")
+            if time.monotonic() > deadline:
+                raise DagsterDevError(f"{process.args} did not load {LOCATION} in {timeout_s:.0f} s:\n{_tail(log)}")
+            time.sleep(0.5)
+
+
 @contextmanager
 def dagster_dev(env: Mapping[str, str], dagster_home: Path, log: Path, timeout_s: float = 120) -> Iterator[str]:
     """Serves the project's workspace with the project's dagster.yaml; yields the UI's base URL."""
@@ -119,14 +131,7 @@ def dagster_dev(env: Mapping[str, str], dagster_home: Path, log: Path, timeout_s
         process = subprocess.Popen(command, env={**env, "DAGSTER_HOME": str(dagster_home)}, cwd=REPO,
                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + timeout_s
-            with httpx.Client(base_url=base_url, timeout=5, trust_env=False) as client:
-                while not _location_loaded(client, log):
-                    if process.poll() is not None:
-                        raise DagsterDevError(f"dagster dev exited with {process.returncode}:\n{_tail(log)}")
-                    if time.monotonic() > deadline:
-                        raise DagsterDevError(f"dagster dev did not load {LOCATION} in {timeout_s:.0f} s:\n{_tail(log)}")
-                    time.sleep(0.5)
+            wait_for_location(process, base_url, log, timeout_s)
             yield base_url
         finally:
             _stop(process, grace_s=15)
