@@ -627,7 +627,9 @@ def test_large_posts_are_parsed_off_the_event_loop(home: dict[str, str]) -> None
     print(f"\n{POSTS} concurrent 1 MiB posts in {took:.1f} s; /healthz meanwhile: {len(latencies)} answers, slowest "
           f"{max(latencies):.3f} s")
     assert statuses == [202] * POSTS
-    assert max(latencies) < 0.5, f"/healthz waited {max(latencies):.2f} s behind event parsing"
+    # On the loop the 32 parses (~70 ms each) queue up: 2 s and more. Off it, one parse plus whatever a busy
+    # 2-core machine adds (0.54 s seen beside other suites).
+    assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s behind event parsing"
 
 
 # Row 14 (low, no secret): a 1-character FO_EVENTS_SECRET was accepted; wrong guesses were not throttled.
