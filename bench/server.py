@@ -26,10 +26,9 @@ class Scale:
     scale: float
     days: int
     anchor: dt.date
-    wide: bool = False
 
     def config(self) -> SandboxConfig:
-        return SandboxConfig(scale=self.scale, days=self.days, anchor_date=self.anchor, wide=self.wide)
+        return SandboxConfig(scale=self.scale, days=self.days, anchor_date=self.anchor)
 
 
 class Admin:
@@ -62,7 +61,7 @@ class SandboxProcess:
         self.scale = scale
         args = [sys.executable, "-m", "bench.serve", "--scale", str(scale.scale), "--days", str(scale.days),
                 "--anchor-date", scale.anchor.isoformat(), "--state-dir", str(state_dir)]
-        self._process = subprocess.Popen(args + (["--wide"] if scale.wide else []), stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         try:
             self.env = read_exports(self._process.stdout)
