@@ -3,9 +3,9 @@
 Three ways to land the same ledger days into local Delta, on one sandbox, with its latency model off and on
 (issue 18):
 
-* **dagster**: ``dagster job execute -j fo_entities_job`` over a partition range (the tags a backfill
-  chunk run carries), a fresh SQLite instance; the entity job reads every windowed entity of those days,
-  the GL lines with their vouchers among them;
+* **dagster**: ``dagster job execute -m bench.gl_location -j fo_gl_backfill`` over a partition range
+  (the tags a backfill chunk run carries), a fresh SQLite instance: the project's code location with one
+  job that selects the GL vouchers and lines (bench/gl_location.py says why not ``asset materialize``);
 * **engine**: ``python -m bench.runner`` with the extraction engine and the Delta sink called directly
   (GL lines and their vouchers only);
 * **dlt**: ``python -m bench.runner`` with dlt's ``rest_api`` source into a Delta merge (bench/dlt_side.py).
@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.gl_location import GL_JOB
 from bench.compare import ANCHOR, COMPANIES, GL, GL_VALUES, ROOT, _check
 from bench.server import SandboxProcess, Scale
 from bench.verify import decimal_fields, truth
@@ -121,8 +122,8 @@ def command(way: str, folder: Path, window: tuple[dt.date, dt.date], decimals: t
         shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
         last = (window[1] - dt.timedelta(days=1)).isoformat()
         tags = {"dagster/asset_partition_range_start": iso[0], "dagster/asset_partition_range_end": last}
-        return ([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "fo_assets.definitions",
-                 "-j", "fo_entities_job", "--tags", json.dumps(tags)],
+        return ([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "bench.gl_location",
+                 "-j", GL_JOB, "--tags", json.dumps(tags)],
                 {"DAGSTER_HOME": str(home), "FO_ASSETS_HOME": str(folder / "dagster"),
                  "FO_PARTITIONS_START": iso[0]})
     folder.mkdir(parents=True, exist_ok=True)
