@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             results += run_mode(latency, order, args, Path(tmp))
     print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)
-    name = f"dagster-path{'-quick' if args.quick else ''}"
+    name = f"dagster-path-{args.latency}{'-quick' if args.quick else ''}"
     (args.out / f"{name}.md").write_text(table(results) + "\n")
     (args.out / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     plot(results, args.out / f"{name}-in-flight.png")
