@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"dagster-path-{args.latency}{'-quick' if args.quick else ''}"
     (args.out / f"{name}.md").write_text(table(results) + "\n")
-    (args.out / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / f"{name}.json").write_text("\n".join(json.dumps(r) for r in results) + "\n")  # a line per run
     plot(results, args.out / f"{name}-in-flight.png")
     return 0
 
