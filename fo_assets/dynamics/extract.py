@@ -326,18 +326,21 @@ class Extractor:
             # A window of several days (a backfill) is read as several sub-windows at once, within the
             # throttle budget (see MIN_SUBWINDOW_DAYS).
             parts = min(self._parallelism(job), (end - start).days // MIN_SUBWINDOW_DAYS)
+            outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
+                                   f"{window.name} ge {query.day_bound(end, window)}")
+            # Split, a record dated in one sub-window and changed in another would be read twice: the
+            # changed records a sub-window reads are those dated outside the whole window.
+            moved = outside if parts > 1 else None
             reads = [
                 Read(query.and_all(clause, query.any_of(
                     query.window_filter(window, first, last),
-                    query.window_filter(job.plan.field(changed), first, last) if changed else None,
+                    query.and_all(query.window_filter(job.plan.field(changed), first, last), moved) if changed else None,
                 )), window=(first, last))
                 for first, last in query.split_window(start, end, parts)
             ]
             if spec.open_states:
                 # Open records dated outside the window (those inside were just read).
                 status = job.plan.field(spec.open_states.field)
-                outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
-                                       f"{window.name} ge {query.day_bound(end, window)}")
                 reads.append(Read(query.and_all(clause, query.not_in(status, spec.open_states.finished), outside),
                                   scope=False))
             return reads
