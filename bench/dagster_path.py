@@ -132,7 +132,7 @@ def command(way: str, folder: Path, window: tuple[dt.date, dt.date], decimals: t
     side = "fo-assets" if way == "engine" else "dlt"
     job = Job(side, way, GL.entity_set, str(folder / way), COMPANIES, window=iso, decimals=decimals)
     path = job.save(folder / f"{way}.json")
-    extra = {"REQUESTS_CA_BUNDLE": "", "RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "WARNING"}
+    extra = {"RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "WARNING"}
     return [sys.executable, "-m", "bench.runner", str(path)], extra if side == "dlt" else {}
 
 
@@ -160,7 +160,7 @@ def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, fo
             where = folder / f"{way}-{latency}"
             cmd, extra = command(way, where, window, decimals)
             env = {**os.environ, **sandbox.env, "PYTHONUNBUFFERED": "1", **extra}
-            if way == "dlt":
+            if way == "dlt":  # dlt's HTTP client is requests: it trusts the sandbox CA through this
                 env["REQUESTS_CA_BUNDLE"] = sandbox.env["FO_CA_BUNDLE"]
             served = _served(sandbox)
             result = measure(cmd, env, sandbox, args.timeout)
