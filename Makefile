@@ -34,6 +34,7 @@ dev: instance
 bench: instance
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.dagster_path
 
 soak: instance
 	$(BIN)/python -m soak

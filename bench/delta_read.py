@@ -18,7 +18,12 @@ def read_delta(path: Path, columns: list[str] | None = None) -> pa.Table:
     files = DeltaTable(str(path)).file_uris()
     if not files:
         raise ValueError(f"the Delta table {path} has no data files")
-    table = pa.concat_tables([pq.read_table(uri, columns=columns) for uri in files], promote_options="permissive")
-    # Delta string columns may come back as string_view, which some compute kernels (take) lack.
+    # Delta string columns may come back as string_view (in some files only), which some compute
+    # kernels (take) and concatenation with plain strings lack.
+    return pa.concat_tables([_plain_strings(pq.read_table(uri, columns=columns)) for uri in files],
+                            promote_options="permissive")
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema([pa.field(f.name, pa.string()) if f.type == pa.string_view() else f
                                  for f in table.schema]))

@@ -3,7 +3,7 @@
 The sandbox runs in its own process (``python -m fo_assets.sandbox serve``) so its work does not share
 this process's GIL or CPU accounting; this process only runs the connector. Two scenarios:
 
-* a GL backfill: GeneralJournalAccountEntries, every company, the whole history (>= 1,000,000 rows at
+* a GL backfill: GeneralJournalAccountEntryBiEntities (with their vouchers), every company, the whole history (>= 1,000,000 rows at
   the default scale), landed into Parquet parts with dimension columns;
 * a wide snapshot: VendorsV2 with ~290 fields (sandbox ``--wide``), client-driven pages.
 
@@ -102,9 +102,9 @@ def main() -> int:
         root = Path(tmp)
         scenarios = {
             "gl": ((f"--scale={args.scale}", f"--days={args.days}"),
-                   ExtractRequest(STANDARD.spec_for("GeneralJournalAccountEntries"),
+                   ExtractRequest(STANDARD.spec_for("GeneralJournalAccountEntryBiEntities"),
                                   window=(ANCHOR - dt.timedelta(days=args.days), ANCHOR + dt.timedelta(days=1)))),
-            "wide": ((f"--scale={args.wide_scale}", "--days=1", "--wide"), ExtractRequest(STANDARD.spec_for("VendorsV2"))),
+            "wide": ((f"--scale={args.wide_scale}", "--days=1"), ExtractRequest(STANDARD.spec_for("VendorsV2"))),
         }
         for label, (flags, request) in scenarios.items():
             if args.only and label != args.only:

@@ -30,7 +30,7 @@ from fo_assets.sinks.databricks import DatabricksSink, connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
 from fo_assets_tests.databricks_double import DatabricksDouble
 
-SPEC = STANDARD.spec_for("GeneralJournalAccountEntries")
+SPEC = STANDARD.spec_for("GeneralJournalAccountEntryBiEntities")
 PAGE = 100_000
 COMPANIES = ("usmf", "demf")
 PER_DAY, DAY_ZERO = 20_000, 19_000  # rows per accounting date, first date in days since 1970
@@ -40,16 +40,15 @@ def ledger_rows(first_id: int, count: int, version: int) -> pa.Table:
     ids = pa.array(range(first_id, first_id + count), pa.int64())
     text = pc.cast(ids, pa.string())
     return pa.table({
-        "DataArea": pc.if_else(pc.equal(pc.bit_wise_and(ids, 1), 0), COMPANIES[0], COMPANIES[1]),
-        "GeneralJournalAccountEntryRecId": ids,
-        "JournalNumber": pc.binary_join_element_wise("GJ-", text, ""),
-        "Voucher": pc.binary_join_element_wise("V", text, f"-{version}", ""),
+        "dataAreaId": pc.if_else(pc.equal(pc.bit_wise_and(ids, 1), 0), COMPANIES[0], COMPANIES[1]),
+        "SourceKey": ids,
+        "GeneralJournalEntry": pc.add(pc.divide(ids, 4), version),
         "AccountingDate": pc.cast(pc.add(pc.divide(ids, PER_DAY), DAY_ZERO), pa.int32()).cast(pa.date32()),
         "LedgerAccount": pc.binary_join_element_wise("6051", pc.cast(pc.bit_wise_and(ids, 255), pa.string()), ""),
         "AccountingCurrencyAmount": pc.cast(pc.add(pc.multiply(ids, 37), version), pa.decimal128(32, 6)),
         "TransactionCurrencyCode": pa.repeat(pa.scalar("USD"), count),
-        "IsCredit": pc.equal(pc.bit_wise_and(ids, 2), 0),
-        "Description": pc.binary_join_element_wise("Posting ", text, ""),
+        "IsCredit": pc.if_else(pc.equal(pc.bit_wise_and(ids, 2), 0), "Yes", "No"),
+        "Text": pc.binary_join_element_wise("Posting ", text, ""),
     })
 
 
@@ -63,7 +62,7 @@ def land(home: Path, first_id: int, count: int, version: int, scopes: list[Delet
     writer = Ledger(home).new_writer(manifest)
     for offset in range(0, count, PAGE):
         page = ledger_rows(first_id + offset, min(PAGE, count - offset), version)
-        writer.write(page, f"https://bench.test/data/GeneralJournalAccountEntries?page={offset // PAGE}",
+        writer.write(page, f"https://bench.test/data/GeneralJournalAccountEntryBiEntities?page={offset // PAGE}",
                      started + dt.timedelta(seconds=offset // PAGE), None)
     return writer.seal()
 

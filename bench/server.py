@@ -26,10 +26,10 @@ class Scale:
     scale: float
     days: int
     anchor: dt.date
-    wide: bool = False
+    latency: bool = False  # the sandbox's latency model with its defaults (docs/sandbox.md)
 
     def config(self) -> SandboxConfig:
-        return SandboxConfig(scale=self.scale, days=self.days, anchor_date=self.anchor, wide=self.wide)
+        return SandboxConfig(scale=self.scale, days=self.days, anchor_date=self.anchor)
 
 
 class Admin:
@@ -45,6 +45,13 @@ class Admin:
         """F&O requests served so far (token, metadata and data; not the admin endpoints)."""
         stats = self._client.get("/stats").raise_for_status().json()
         return sum(n for name, n in stats["requests"].items() if not name.startswith("/_sandbox/"))
+
+    def stats(self) -> dict[str, Any]:
+        return self._client.get("/stats").raise_for_status().json()
+
+    def in_flight(self) -> int:
+        """OData requests the sandbox is serving right now."""
+        return self.stats()["in_flight"]
 
     def change(self, entity_set: str, key: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         payload = {"op": "update", "entity_set": entity_set, "key": key, "values": values}
@@ -62,7 +69,8 @@ class SandboxProcess:
         self.scale = scale
         args = [sys.executable, "-m", "bench.serve", "--scale", str(scale.scale), "--days", str(scale.days),
                 "--anchor-date", scale.anchor.isoformat(), "--state-dir", str(state_dir)]
-        self._process = subprocess.Popen(args + (["--wide"] if scale.wide else []), stdout=subprocess.PIPE, text=True)
+        args += ["--latency-model"] if scale.latency else []
+        self._process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None
         try:
             self.env = read_exports(self._process.stdout)

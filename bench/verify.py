@@ -21,11 +21,14 @@ from fo_assets.catalog import STANDARD
 from fo_assets.sandbox.tenant import Tenant
 
 DECIMAL = pa.decimal128(38, 9)  # wide enough for every F&O amount either side lands, and exact
+# The tenant's $metadata gives decimals no precision or scale (as real F&O's does): the sandbox holds six
+# decimal places, and 32 digits is X++'s real.
+AMOUNT_PRECISION, AMOUNT_SCALE = 32, 6
 
 
 def decimal_fields(tenant: Tenant, entity_set: str) -> tuple[tuple[str, int, int], ...]:
-    """``(name, precision, scale)`` of the entity's amounts, as its metadata declares them."""
-    return tuple((f.name, f.precision or 32, f.scale or 6) for f in tenant.fields(entity_set) if f.storage == "dec")
+    """``(name, precision, scale)`` of the entity's amounts."""
+    return tuple((f.name, AMOUNT_PRECISION, AMOUNT_SCALE) for f in tenant.fields(entity_set) if f.storage == "dec")
 
 
 def truth(tenant: Tenant, entity_set: str, fields: Sequence[str],
@@ -42,7 +45,7 @@ def truth(tenant: Tenant, entity_set: str, fields: Sequence[str],
     for name in (*schema.keys, *fields):
         field, values = schema.by_name[name], table.columns[name][rows]
         if field.storage == "dec":
-            columns[name] = pa.array([Decimal(int(v)).scaleb(-(field.scale or 0)) for v in values], DECIMAL)
+            columns[name] = pa.array([Decimal(int(v)).scaleb(-AMOUNT_SCALE) for v in values], DECIMAL)
         else:
             columns[name] = pa.array(values.tolist())
     return pa.table(columns)

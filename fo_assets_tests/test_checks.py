@@ -38,7 +38,9 @@ def test_a_row_deleted_behind_the_offset_makes_the_read_incomplete_and_flags_not
 
         deleter = threading.Thread(target=delete_after_the_first_page)
         deleter.start()
-        settings = settings_for(sandbox, tmp_path, FO_LEGAL_ENTITIES="usmf")
+        # One request at a time: the window is one query paged by offset (not sub-windows read at once, one
+        # of which could have finished before the deletion).
+        settings = settings_for(sandbox, tmp_path, FO_LEGAL_ENTITIES="usmf", FO_MAX_CONCURRENCY="1")
         with Extractor(settings, "run-lost") as extractor:
             (batch,) = extractor.extract([ExtractRequest(VOUCHERS, window=WINDOW)])
         deleter.join()

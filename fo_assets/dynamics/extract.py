@@ -48,11 +48,13 @@ KeyLookup = tuple[str | None, tuple[tuple[str, str], ...]]  # (company, ((field,
 Transform = Callable[[DecodedPage], DecodedPage]
 Window = tuple[dt.date, dt.date]
 
-# The shortest sub-window a windowed read is split into. A daily run, a week or a month of backfill is
-# one query per company: the companies keep requests in flight, and splitting would add a part-filled
-# page per sub-window (a month of ledger in three companies: 108 pages instead of 102, and on two cores
-# 10% slower, with three times the pages in memory at once).
-MIN_SUBWINDOW_DAYS = 28
+# The shortest sub-window a windowed read is split into: a day. On F&O every page costs seconds of server
+# time (docs/fo-odata.md, section 5), so throughput comes from requests in flight: a backfill of 60 days
+# in three companies read as one query per company keeps 3 requests in flight, each following its
+# nextLink one page at a time. Split by day, up to the concurrency each company's share of the budget
+# allows, it keeps the budget full. A split costs one part-filled page per sub-window, so the number of
+# sub-windows is bounded by the concurrency, never by the days.
+MIN_SUBWINDOW_DAYS = 1
 
 
 @dataclass(frozen=True)
@@ -335,22 +337,24 @@ class Extractor:
         if job.mode == "window" and request.window:
             start, end = request.window
             window, changed = job.plan.field(spec.window_field or ""), spec.changed_field
-            # A long window (a backfill) is read as several sub-windows at once: on F&O, as on any
-            # remote server, throughput comes from concurrent requests, within the throttle budget. Each
-            # sub-window ends on a part-filled page, one more request, so only long ones are split.
+            # A window of several days (a backfill) is read as several sub-windows at once, within the
+            # throttle budget (see MIN_SUBWINDOW_DAYS).
             parts = min(self._parallelism(job), (end - start).days // MIN_SUBWINDOW_DAYS)
+            outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
+                                   f"{window.name} ge {query.day_bound(end, window)}")
+            # Split, a record dated in one sub-window and changed in another would be read twice: the
+            # changed records a sub-window reads are those dated outside the whole window.
+            moved = outside if parts > 1 else None
             reads = [
                 Read(query.and_all(clause, query.any_of(
                     query.window_filter(window, first, last),
-                    query.window_filter(job.plan.field(changed), first, last) if changed else None,
+                    query.and_all(query.window_filter(job.plan.field(changed), first, last), moved) if changed else None,
                 )), window=(first, last))
                 for first, last in query.split_window(start, end, parts)
             ]
             if spec.open_states:
                 # Open records dated outside the window (those inside were just read).
                 status = job.plan.field(spec.open_states.field)
-                outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
-                                       f"{window.name} ge {query.day_bound(end, window)}")
                 reads.append(Read(query.and_all(clause, query.not_in(status, spec.open_states.finished), outside),
                                   scope=False))
             return reads

@@ -115,6 +115,7 @@ class SandboxApp:
                 response.cut_at = self.faults.take_drop()
             return response
         finally:
+            self.stats.left(cost)
             self.protection.release(cost)
 
     async def _admin(self, req: Request, parts: list[str]) -> Response:

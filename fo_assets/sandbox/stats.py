@@ -16,6 +16,8 @@ class Stats:
         self.bytes_sent = 0
         self.rows_served = 0
         self.peak_in_flight = 0  # most OData requests being served at once (after service protection)
+        self.in_flight = 0  # OData requests being served now (a benchmark samples it over time)
+        self.execution_s = 0.0  # server time the latency model charged (0 with it off)
 
     def record(self, path: str, status: int, body_bytes: int, rows: int = 0) -> None:
         with self._lock:
@@ -26,7 +28,13 @@ class Stats:
 
     def entered(self, in_flight: int) -> None:
         with self._lock:
+            self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, in_flight)
+
+    def left(self, seconds: float) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self.execution_s += seconds
 
     def count(self, path_prefix: str = "", status: int | None = None) -> int:
         with self._lock:
@@ -45,4 +53,6 @@ class Stats:
                 "bytes_sent": self.bytes_sent,
                 "rows_served": self.rows_served,
                 "peak_in_flight": self.peak_in_flight,
+                "in_flight": self.in_flight,
+                "execution_s": round(self.execution_s, 3),
             }

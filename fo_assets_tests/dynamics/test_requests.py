@@ -1,4 +1,4 @@
-"""What a run costs in requests: no discovery round trip, one metadata-service call, no needless sub-windows."""
+"""What a run costs in requests: no discovery round trip, one metadata-service call, sub-windows only as many as the budget uses."""
 
 from __future__ import annotations
 
@@ -96,8 +96,10 @@ def test_a_metadata_service_without_filters_is_asked_entity_by_entity(small_sand
     assert described[3].get("VarianceApprovedDateTime").kind == "instant"
 
 
-@pytest.mark.parametrize(("days", "per_company"), [(1, 1), (27, 1), (56, 2), (400, 3)])
-def test_only_windows_of_several_four_week_spans_are_split(small_sandbox, tmp_path, days, per_company):
+# Split by day, up to each company's share of the default concurrency (8 over 3 companies: 3).
+@pytest.mark.parametrize(("days", "per_company"), [(1, 1), (2, 2), (27, 3), (400, 3)])
+def test_a_window_is_split_by_day_up_to_each_companys_share_of_the_budget(small_sandbox, tmp_path, days,
+                                                                          per_company):
     window = (ANCHOR - dt.timedelta(days=days), ANCHOR)
     with Extractor(settings_for(small_sandbox, tmp_path), "run-split") as extractor:
         (batch,) = extractor.extract([ExtractRequest(GL, window=window)])

@@ -54,6 +54,19 @@ def test_server_time_follows_requests_rows_and_bytes(slow: tuple[Sandbox, httpx.
     assert expected > 0.3 and expected <= wide_time < expected + 1.5
 
 
+def test_stats_report_the_server_time_charged_and_the_requests_in_flight(slow: tuple[Sandbox, httpx.Client]) -> None:
+    sb, client = slow
+    assert _set(sb, client, base_s=0.4, per_row_s=0.0, per_mb_s=0.0).status_code == 200
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.get, "/data/GeneralJournalAccountEntryBiEntities/$count")
+        time.sleep(0.2)
+        during = sb.stats.snapshot()
+        assert pending.result().status_code == 200
+    after = sb.stats.snapshot()
+    assert during["in_flight"] == 1 and after["in_flight"] == 0
+    assert during["execution_s"] == 0 and after["execution_s"] == pytest.approx(0.4)
+
+
 def test_requests_beyond_the_concurrency_limit_get_429(slow: tuple[Sandbox, httpx.Client]) -> None:
     sb, client = slow
     _set(sb, client, base_s=1.0, per_row_s=0.0, per_mb_s=0.0, max_concurrent=2)
