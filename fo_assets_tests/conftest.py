@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 from typing import Iterator
@@ -11,13 +10,11 @@ import pytest
 
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets_tests.databricks_double import DatabricksDouble
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES
 
 # A real PostgreSQL server (the `postgres` fixture), for the deploy tests and the PostgreSQL inbox alike.
 pytest_plugins = ["fo_assets_tests.postgres_fixture"]
 
-# Fixed, so tests are deterministic whatever the day they run (the partitions start before it).
-ANCHOR = dt.date(2026, 6, 15)
-COMPANIES = ("usmf", "demf", "gbsi")
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +46,3 @@ def dbx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabricksD
     with DatabricksDouble(tmp_path / "databricks") as double:
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(double.ca_bundle_path))
         yield double
-
-
-def point_at(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, home: Path, **extra: str) -> None:
-    """Configure fo-assets the way an operator does: export what the sandbox prints."""
-    env = {**sandbox.env(), "FO_ASSETS_HOME": str(home), "FO_PARTITIONS_START": "2026-05-01",
-           "FO_REQUEST_TIMEOUT": "10", "FO_WARMUP_TIMEOUT": "30", **extra}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)

@@ -14,8 +14,8 @@ from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR, COMPANIES, point_at
-from fo_assets_tests.dynamics.conftest import truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, point_at
+from fo_assets_tests.support.truth import truth
 
 BY_DAY = [spec for spec in STANDARD if STANDARD.mode_of(spec) != "snapshot"]
 WHOLE = [spec for spec in STANDARD if STANDARD.mode_of(spec) == "snapshot"]

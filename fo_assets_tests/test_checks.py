@@ -14,8 +14,8 @@ from fo_assets.dynamics.extract import ExtractRequest, Extractor
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.sandbox import Sandbox, SandboxConfig
-from fo_assets_tests.conftest import ANCHOR, COMPANIES, point_at
-from fo_assets_tests.dynamics.conftest import settings_for, truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, point_at, settings_for
+from fo_assets_tests.support.truth import truth
 
 VOUCHERS = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 KEY = dg.AssetKey(VOUCHERS.asset_key_path)

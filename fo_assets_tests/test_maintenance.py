@@ -11,7 +11,7 @@ from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR, point_at
+from fo_assets_tests.support.tenant import ANCHOR, point_at
 
 
 def test_maintenance_compacts_tables_and_prunes_old_loaded_batches(small_sandbox, monkeypatch, tmp_path):

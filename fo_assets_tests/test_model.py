@@ -18,7 +18,7 @@ from fo_assets.model import MODEL_TABLES, local_statements, model_sql
 from fo_assets.partitions import range_tags
 from fo_assets.sinks.databricks import connect_workspace
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR, point_at
+from fo_assets_tests.support.tenant import ANCHOR, point_at
 from fo_assets_tests.model_job import deploy_model_job
 
 MODEL_KEYS = [dg.AssetKey(["fo_model", t]) for t in MODEL_TABLES]

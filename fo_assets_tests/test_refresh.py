@@ -16,7 +16,7 @@ from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.refresh import SHOWN_EVENT_IDS, event_metadata
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR, point_at
+from fo_assets_tests.support.tenant import ANCHOR, point_at
 
 
 def _rows(sink: LocalDeltaSink, entity_set: str) -> list[dict]:

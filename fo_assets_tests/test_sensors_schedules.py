@@ -15,7 +15,7 @@ from fo_assets.alerts import failure_message
 from fo_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from fo_assets.schedules import trailing_window
 from fo_assets.sensors import run_key
-from fo_assets_tests.events.support import TEST_MESSAGE, po_confirmed
+from fo_assets_tests.support.events import TEST_MESSAGE, po_confirmed
 
 
 def _invoice_posted(company: str, vendor: str, invoice: str, event_id: str, **naming: str) -> dict:

@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from fo_assets.catalog import STANDARD
-from fo_assets_tests.dynamics.conftest import truth
+from fo_assets_tests.support.truth import truth
 from fo_assets_tests.reliability.stack import assert_exact, local_rows
 from soak.faults import arm_random
 from soak.memory import MemoryLog

@@ -22,7 +22,7 @@ from fo_assets.definitions import ENTITY_JOB
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.secrets import Secret, SecretStore, generate_master_key
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR
+from fo_assets_tests.support.tenant import ANCHOR
 from fo_assets_tests.deploy.customers import BIN, DEPLOY, Customer, clean_env, run, set_up_customer, write_workspace
 
 pytestmark = pytest.mark.slow

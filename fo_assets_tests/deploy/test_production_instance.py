@@ -24,7 +24,7 @@ from fo_assets.partitions import range_tags
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.settings import load_settings
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR
+from fo_assets_tests.support.tenant import ANCHOR
 from fo_assets_tests.deploy.customers import BIN, clean_env, dagster_home, run, set_up_customer, write_workspace
 from fo_assets_tests.deploy.daemon import running_daemon, wait_for
 

@@ -22,7 +22,7 @@ from fo_assets.catalog import STANDARD
 from fo_assets.landing import LandedBatch, Ledger
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.secrets import Secret, SecretStore
-from fo_assets_tests.conftest import ANCHOR
+from fo_assets_tests.support.tenant import ANCHOR
 from fo_assets_tests.deploy.customers import REPO, clean_env, copy_customer
 from fo_assets_tests.deploy.runbook import commands, parse, shell_blocks
 

@@ -13,7 +13,7 @@ import pytest
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.dynamics.odata import RetryPolicy
 from fo_assets.settings import load_settings
-from fo_assets_tests.dynamics.conftest import entity_rows
+from fo_assets_tests.support.truth import entity_rows
 from fo_assets_tests.dynamics.tiny_fo import THINGS, TinyFo, page
 
 

@@ -14,8 +14,8 @@ from fo_assets.catalog import STANDARD, Catalog, EntitySpec
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.landing import DeleteScope
 from fo_assets.sandbox import Sandbox, SandboxConfig
-from fo_assets_tests.conftest import ANCHOR, COMPANIES
-from fo_assets_tests.dynamics.conftest import by_key, entity_rows, read_batch, settings_for, truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, settings_for
+from fo_assets_tests.support.truth import by_key, entity_rows, read_batch, truth
 
 EVERYTHING = (ANCHOR - dt.timedelta(days=90), ANCHOR + dt.timedelta(days=1))
 

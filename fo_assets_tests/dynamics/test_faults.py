@@ -17,8 +17,8 @@ from fo_assets.dynamics.odata import ODataClient, RetryPolicy, ReadTarget
 from fo_assets.dynamics.schema import plan_entity
 from fo_assets.dynamics.throttle import Counters, Throttle, budget_for
 from fo_assets.sandbox import Sandbox, SandboxConfig
-from fo_assets_tests.conftest import ANCHOR, COMPANIES
-from fo_assets_tests.dynamics.conftest import by_key, entity_rows, settings_for, truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, settings_for
+from fo_assets_tests.support.truth import by_key, entity_rows, truth
 
 GL = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 WINDOW = (ANCHOR - dt.timedelta(days=30), ANCHOR + dt.timedelta(days=1))

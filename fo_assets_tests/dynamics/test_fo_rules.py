@@ -24,8 +24,8 @@ from fo_assets.landing import Ledger
 from fo_assets.loading import upsert_batch
 from fo_assets.sandbox import Sandbox, SandboxConfig
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR, COMPANIES
-from fo_assets_tests.dynamics.conftest import by_key, entity_rows, settings_for, truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, settings_for
+from fo_assets_tests.support.truth import by_key, entity_rows, truth
 from fo_assets_tests.reliability.stack import local_rows, when
 from fo_assets_tests.sandbox.conftest import client_for, read_all, token_for
 

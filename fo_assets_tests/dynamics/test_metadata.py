@@ -14,7 +14,7 @@ from fo_assets.dynamics.metadata import MetadataStore, folder_for, parse_edmx
 from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.schema import FieldInfo, field_kind
 from fo_assets.dynamics.throttle import Counters, Throttle
-from fo_assets_tests.dynamics.conftest import settings_for
+from fo_assets_tests.support.tenant import settings_for
 
 
 @pytest.fixture

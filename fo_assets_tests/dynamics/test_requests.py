@@ -16,8 +16,7 @@ from fo_assets.dynamics.extract import ExtractRequest, Extractor
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
 from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.throttle import Counters, Throttle
-from fo_assets_tests.conftest import ANCHOR, COMPANIES
-from fo_assets_tests.dynamics.conftest import settings_for
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, settings_for
 
 GL = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 ENTITIES = ("GeneralJournalEntryBiEntities", "VendorsV2", "MainAccounts", "VendorInvoiceHeaders")

@@ -16,8 +16,8 @@ from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.dynamics.odata import ODataClient, ReadTarget
 from fo_assets.dynamics.throttle import Counters, Throttle
 from fo_assets.sandbox.tls import ensure_tls
-from fo_assets_tests.conftest import ANCHOR
-from fo_assets_tests.dynamics.conftest import entity_rows, settings_for
+from fo_assets_tests.support.tenant import ANCHOR, settings_for
+from fo_assets_tests.support.truth import entity_rows
 
 GL = STANDARD.spec_for("GeneralJournalEntryBiEntities")
 WINDOW = (ANCHOR - dt.timedelta(days=3), ANCHOR)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fo_assets.sandbox.tls import TlsFiles, ensure_tls
-from fo_assets_tests.events.support import Backend
+from fo_assets_tests.support.events import Backend
 
 
 @pytest.fixture(scope="session")

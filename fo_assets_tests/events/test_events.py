@@ -25,7 +25,7 @@ from fo_assets.events.payload import (
     subscription_validation_code,
     targets,
 )
-from fo_assets_tests.events.support import (
+from fo_assets_tests.support.events import (
     REAL_PO_CONFIRMED,
     TEST_MESSAGE,
     VALIDATION_EVENT,

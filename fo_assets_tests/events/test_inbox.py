@@ -18,7 +18,7 @@ import pytest
 
 from fo_assets.events.payload import parse_payload
 from fo_assets.events.inbox import PostgresInbox, SqliteInbox
-from fo_assets_tests.events.support import REAL_PO_CONFIRMED, Backend, po_confirmed
+from fo_assets_tests.support.events import REAL_PO_CONFIRMED, Backend, po_confirmed
 
 # A child process appending its events; every child posts the same ids in a different order.
 _CHILD = """
@@ -26,7 +26,7 @@ import sys
 from fo_assets.events.payload import parse_payload
 from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
-from fo_assets_tests.events.support import po_confirmed
+from fo_assets_tests.support.events import po_confirmed
 inbox = open_inbox(load_settings())
 ids = sys.argv[1].split(",")
 events = [parse_payload(po_confirmed(f"PO-{i}", event_id=i)) for i in ids]

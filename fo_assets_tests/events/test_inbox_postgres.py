@@ -33,7 +33,7 @@ from fo_assets.sandbox.tls import TlsFiles
 from fo_assets.secrets import Secret, generate_master_key
 from fo_assets.settings import load_settings
 from fo_assets_tests.deploy.postgres import DATABASE, USER, Postgres
-from fo_assets_tests.events.support import (
+from fo_assets_tests.support.events import (
     SECRET,
     Backend,
     invoice_posted,
@@ -53,7 +53,7 @@ import random, sys
 from fo_assets.events.payload import parse_payload
 from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
-from fo_assets_tests.events.support import po_confirmed
+from fo_assets_tests.support.events import po_confirmed
 inbox = open_inbox(load_settings())
 ids = sys.argv[1].split(",")
 events = [parse_payload(po_confirmed(f"PO-{n}", event_id=i)) for n, i in enumerate(ids)]

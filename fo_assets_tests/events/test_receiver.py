@@ -18,7 +18,7 @@ from fo_assets.events.inbox import SqliteInbox
 from fo_assets.events.receiver import SECRET_HEADER, create_app
 from fo_assets.sandbox.tls import TlsFiles
 from fo_assets.settings import ReceiverSettings
-from fo_assets_tests.events.support import (
+from fo_assets_tests.support.events import (
     REAL_PO_CONFIRMED,
     SECRET,
     TEST_MESSAGE,

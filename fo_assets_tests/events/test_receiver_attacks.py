@@ -37,7 +37,7 @@ from fo_assets.definitions import build_definitions
 from fo_assets.events.inbox import open_inbox
 from fo_assets.settings import load_settings
 from fo_assets_tests.deploy.postgres import Postgres
-from fo_assets_tests.events.support import SECRET, VALIDATION_EVENT, Backend, Served, po_confirmed, serving_process
+from fo_assets_tests.support.events import SECRET, VALIDATION_EVENT, Backend, Served, po_confirmed, serving_process
 from fo_assets_tests.test_alerts import webhook  # noqa: F401  (the team's webhook on loopback, a fixture)
 
 RECEIVER = [sys.executable, "-m", "fo_assets.cli", "events", "serve", "--host", "127.0.0.1", "--port", "0"]

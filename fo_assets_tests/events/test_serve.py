@@ -12,7 +12,7 @@ import httpx
 
 from fo_assets.events.inbox import SqliteInbox
 from fo_assets.events.receiver import SECRET_HEADER
-from fo_assets_tests.events.support import REAL_PO_CONFIRMED, SECRET, po_confirmed, serving_process
+from fo_assets_tests.support.events import REAL_PO_CONFIRMED, SECRET, po_confirmed, serving_process
 
 _SERVE = (
     "import os, sys\n"

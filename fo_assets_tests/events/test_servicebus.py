@@ -15,7 +15,7 @@ import pytest
 
 from fo_assets.events.inbox import SqliteInbox
 from fo_assets.events.servicebus import drain, message_bytes, open_receiver
-from fo_assets_tests.events.support import REAL_PO_CONFIRMED, TEST_MESSAGE, invoice_posted, po_confirmed
+from fo_assets_tests.support.events import REAL_PO_CONFIRMED, TEST_MESSAGE, invoice_posted, po_confirmed
 
 
 class Message:

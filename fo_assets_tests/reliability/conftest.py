@@ -11,7 +11,7 @@ import pytest
 
 from fo_assets.dynamics import odata
 from fo_assets.sandbox import Sandbox, SandboxConfig
-from fo_assets_tests.conftest import ANCHOR, COMPANIES
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES
 from fo_assets_tests.databricks_double import DatabricksDouble
 from fo_assets_tests.model_job import deploy_model_job
 from fo_assets_tests.reliability.stack import JOB_ID, Stack

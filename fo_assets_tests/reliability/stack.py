@@ -31,9 +31,9 @@ from fo_assets.definitions import ENTITY_JOB, build_definitions
 from fo_assets.landing import Ledger
 from fo_assets.partitions import range_tags
 from fo_assets.sandbox import Sandbox
-from fo_assets_tests.conftest import ANCHOR
+from fo_assets_tests.support.tenant import ANCHOR
+from fo_assets_tests.support.truth import truth
 from fo_assets_tests.databricks_double import DatabricksDouble
-from fo_assets_tests.dynamics.conftest import truth
 from fo_assets_tests.sinks.conftest import CATALOG, SCHEMA, VOLUME
 
 FIRST, LAST = ANCHOR - dt.timedelta(days=2), ANCHOR

@@ -13,7 +13,7 @@ import pytest
 
 from fo_assets.cli import main as cli
 from fo_assets.sandbox import Sandbox
-from fo_assets_tests.conftest import ANCHOR
+from fo_assets_tests.support.tenant import ANCHOR
 from fo_assets_tests.reliability.children import kill_when, start_run
 from fo_assets_tests.reliability.stack import FIRST, GL, LAST, TABLES, Stack
 

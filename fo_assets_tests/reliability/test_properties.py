@@ -38,8 +38,8 @@ from fo_assets.sandbox.tenant import Tenant
 from fo_assets.settings import load_settings
 from fo_assets.sinks import sql
 from fo_assets.sinks.local_delta import LocalDeltaSink
-from fo_assets_tests.conftest import ANCHOR
-from fo_assets_tests.dynamics.conftest import entity_rows, truth
+from fo_assets_tests.support.tenant import ANCHOR
+from fo_assets_tests.support.truth import entity_rows, truth
 from fo_assets_tests.reliability.stack import base_env, local_rows
 
 VENDORS = STANDARD.spec_for("VendorsV2")

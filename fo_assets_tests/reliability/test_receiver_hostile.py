@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from fo_assets.events.inbox import Inbox, SqliteInbox
 from fo_assets.events.receiver import SECRET_HEADER, create_app
 from fo_assets.settings import ReceiverSettings
-from fo_assets_tests.events.support import SECRET, invoice_posted, po_confirmed, running
+from fo_assets_tests.support.events import SECRET, invoice_posted, po_confirmed, running
 
 ACCEPTED = 202
 REFUSED = {400, 413, 422}

@@ -22,8 +22,8 @@ from fo_assets.catalog import STANDARD, EntitySpec
 from fo_assets.checks import DAY_CHECKS, check_specs
 from fo_assets.partitions import daily_partitions
 from fo_assets.sandbox import Sandbox
-from fo_assets_tests.conftest import ANCHOR, COMPANIES, point_at
-from fo_assets_tests.dynamics.conftest import truth
+from fo_assets_tests.support.tenant import ANCHOR, COMPANIES, point_at
+from fo_assets_tests.support.truth import truth
 from fo_assets_tests.ui.conftest import ARTIFACTS
 from fo_assets_tests.ui.dagster_dev import REPO, dagster_dev, stop_schedules
 

@@ -1,4 +1,4 @@
-"""Helpers for the extraction tests: settings pointed at a sandbox, landed rows, and the ground truth.
+"""Landed rows and the ground truth they are compared with.
 
 The ground truth is converted to landed types from the sandbox's own field definitions (its X++ types),
 independently of the connector's metadata and decoding code.
@@ -7,7 +7,6 @@ independently of the connector's metadata and decoding code.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -16,14 +15,8 @@ import pyarrow.parquet as pq
 from fo_assets.catalog import STANDARD
 from fo_assets.landing import AUDIT_COLUMNS, LandedBatch
 from fo_assets.sandbox import Sandbox
-from fo_assets.settings import Settings, load_settings
 
 SENTINEL_DAY = dt.date(1900, 1, 1)
-
-
-def settings_for(sandbox: Sandbox, home: Path, **extra: str) -> Settings:
-    env = {**sandbox.env(), "FO_ASSETS_HOME": str(home), "FO_REQUEST_TIMEOUT": "10", "FO_WARMUP_TIMEOUT": "30", **extra}
-    return load_settings(env)
 
 
 def read_batch(batch: LandedBatch) -> pa.Table:
