@@ -126,7 +126,7 @@ def late(instance: dg.DagsterInstance, watched: Iterable[Watched], now: dt.datet
                           f"{'never' if last is None else f'{last:%Y-%m-%d %H:%M} UTC'})"))
         if item.by_day:
             day = deadline.date() - dt.timedelta(days=1)
-            closed = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+            closed = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
             loaded = _last(instance, item.key, day.isoformat())
             if loaded is None or loaded < closed:
                 found.append((f"{name}|day|{day}", f"{name}: day {day} was not loaded after it closed by "
@@ -138,7 +138,7 @@ def _last(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None)
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
     ).records
-    return dt.datetime.fromtimestamp(records[0].timestamp, dt.timezone.utc) if records else None
+    return dt.datetime.fromtimestamp(records[0].timestamp, dt.UTC) if records else None
 
 
 def build_freshness_sensor(watched: list[Watched], config_file: str | None = None) -> dg.SensorDefinition:
@@ -151,7 +151,7 @@ def build_freshness_sensor(watched: list[Watched], config_file: str | None = Non
         "closed day of an entity read by day was not loaded after it closed.",
     )
     def freshness_alerts(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        return evaluate_freshness(context.instance, watched, dt.datetime.now(dt.timezone.utc), context.cursor,
+        return evaluate_freshness(context.instance, watched, dt.datetime.now(dt.UTC), context.cursor,
                                   config_file)
 
     return freshness_alerts

@@ -9,7 +9,7 @@ run draws from one throttle budget, and within a multi-asset entities and compan
 """
 
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import dagster as dg
 

@@ -176,7 +176,7 @@ def _window_closed(batch: LandedBatch, day: str | None) -> tuple[bool, dict, str
     read_at = dt.datetime.fromisoformat(batch.manifest.created_at)
     window = batch.manifest.window
     end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat() if day else (window[1] if window else None)
-    closed = end is None or read_at >= dt.datetime.fromisoformat(end).replace(tzinfo=dt.timezone.utc)
+    closed = end is None or read_at >= dt.datetime.fromisoformat(end).replace(tzinfo=dt.UTC)
     description = None if closed else f"read at {read_at:%Y-%m-%d %H:%M} UTC, before the day ended"
     return closed, {"read_at": read_at.isoformat(), "day_ends": end or "full history"}, description
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from fo_assets.events.inbox import InboxError
 from fo_assets.secrets import Secret, SecretStoreError, generate_master_key

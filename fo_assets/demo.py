@@ -15,9 +15,9 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 
@@ -87,7 +87,7 @@ def run_demo(home: Path | None = None) -> int:
 
         definitions = build_definitions()
         instance = dg.DagsterInstance.get()
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         first = today - dt.timedelta(days=DEMO_DAYS - 1)
 
         t = _step(f"materializing every entity for {first}..{today} as one run")
@@ -108,7 +108,7 @@ def run_demo(home: Path | None = None) -> int:
         tls = sandbox.tls
         with events_receiver(open_inbox(settings), events_secret, tls.cert_path, tls.key_path) as url:
             po = sandbox.tenant.rows("PurchaseOrderHeadersV2", "usmf")[-1]
-            new_name = f"Changed by the demo at {dt.datetime.now(dt.timezone.utc):%H:%M:%S}"
+            new_name = f"Changed by the demo at {dt.datetime.now(dt.UTC):%H:%M:%S}"
             sandbox.changes.update("PurchaseOrderHeadersV2",
                                    {"dataAreaId": "usmf", "PurchaseOrderNumber": po["PurchaseOrderNumber"]},
                                    {"PurchaseOrderName": new_name})

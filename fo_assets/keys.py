@@ -4,7 +4,7 @@ One Dagster instance keeps asset history by key; two customers' code locations m
 each names a prefix (``FO_ASSET_KEY_PREFIX=contoso`` gives ``contoso/fo/vendors_v2``).
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 

@@ -7,9 +7,9 @@ tables and writes local Delta model tables.
 
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 import dagster as dg
 import duckdb

@@ -8,7 +8,7 @@ entity gets one observation saying what the reconciliation read and changed, and
 Entities read whole every day need no reconciliation.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 

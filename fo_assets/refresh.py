@@ -13,7 +13,7 @@ hours-long backfill (README, "Pools").
 
 import datetime as dt
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -99,7 +99,7 @@ def build_refresh_job(
                         for child in catalog.children_of(request.spec.entity_set)
                         if (child_request := _child_request(child, request.spec, batch))]
             loaded += zip([r for r, _ in children], extractor.extract([r for r, _ in children]))
-        existing = set(partitions_def.get_partition_keys(current_time=dt.datetime.now(dt.timezone.utc)))
+        existing = set(partitions_def.get_partition_keys(current_time=dt.datetime.now(dt.UTC)))
         header_days = {request.spec.entity_set: _days(batch, existing) for request, batch in loaded}
         for request, batch in loaded:
             spec = request.spec

@@ -9,7 +9,7 @@ on a replay: the next run evaluates them.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 

@@ -12,9 +12,9 @@ import datetime as dt
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from fo_assets.catalog import STANDARD, Catalog, CatalogError

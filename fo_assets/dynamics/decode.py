@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +33,7 @@ from fo_assets.dynamics.schema import DEFAULT_SCALE, EntityPlan, FieldInfo
 
 NEXT_LINK = "@odata.nextLink"
 COUNT = "@odata.count"  # the query's row count, when it was asked with $count=true
-_SENTINEL_END = pa.scalar(dt.datetime(1900, 1, 2, tzinfo=dt.timezone.utc), pa.timestamp("us", tz="UTC"))
+_SENTINEL_END = pa.scalar(dt.datetime(1900, 1, 2, tzinfo=dt.UTC), pa.timestamp("us", tz="UTC"))
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def _parse_instant(raw: str) -> dt.datetime:
     instant = dt.datetime.fromisoformat(text)
     if instant.tzinfo is None:
         raise ValueError("an instant without a UTC offset")
-    return instant.astimezone(dt.timezone.utc)
+    return instant.astimezone(dt.UTC)
 
 
 _CONVERTERS: dict[str, Callable[[Any, FieldInfo], Any]] = {

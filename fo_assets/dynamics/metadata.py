@@ -24,8 +24,9 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -255,7 +256,7 @@ def _quoted(name: str) -> str:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _read(path: Path) -> Any:

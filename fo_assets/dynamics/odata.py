@@ -18,8 +18,9 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx

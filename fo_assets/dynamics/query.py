@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Sequence
 from urllib.parse import quote
 
 from fo_assets.dynamics.schema import FieldInfo
@@ -75,7 +75,7 @@ def _literal(text: str, field: FieldInfo) -> str:
         instant = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         if instant.tzinfo is None:
             raise ValueError(text)
-        return instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return quote_string(text)
 
 

@@ -158,7 +158,7 @@ class QueryRunner:
             if cancelled():
                 raise Cancelled()
             opened(page)
-            self._cpu.submit(on_page, page, page_url, dt.datetime.now(dt.timezone.utc)).result()
+            self._cpu.submit(on_page, page, page_url, dt.datetime.now(dt.UTC)).result()
 
 
 def narrowed(plan: EntityPlan, fields: Sequence[str]) -> EntityPlan:

@@ -10,9 +10,10 @@ each column lands as.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Literal
+from typing import Literal
 
 import pyarrow as pa
 

@@ -12,8 +12,9 @@ receiver is built, so the rest of the project never needs it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 from fo_assets.events.inbox import Inbox
 from fo_assets.events.payload import EventFormatError, LoggableArgs, intake

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, Callable, Protocol
+from collections.abc import Callable
+from typing import BinaryIO, Protocol
 
 
 class Archive(Protocol):

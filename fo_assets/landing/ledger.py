@@ -125,7 +125,7 @@ class Ledger:
     def purge(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> list[str]:
         """Delete batches older than the retention that are loaded (or were incomplete reads, never
         loadable), here and in the archive; failed and unloaded ones are always kept."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
 
         def expired(manifest: Manifest) -> bool:
             created = dt.datetime.fromisoformat(manifest.created_at)
@@ -159,6 +159,6 @@ def _created(batch_id: str) -> dt.datetime:
         stamp = dt.datetime.strptime(batch_id.split("-", 1)[0], "%Y%m%dT%H%M%S%fZ")
     except ValueError:
         stamp = dt.datetime(1970, 1, 1)
-    return stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.replace(tzinfo=dt.UTC)
 
 

@@ -36,7 +36,7 @@ Mode = Literal["window", "snapshot", "lines", "keys"]
 
 def new_batch_id(now: dt.datetime | None = None) -> str:
     """Sortable and unique: every staged batch needs its own path (COPY/read_files skip seen names)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%S%fZ}-{_random.token_hex(4)}"
 
 
@@ -150,7 +150,7 @@ class LandedBatch:
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _json_bytes(data: Any) -> bytes:

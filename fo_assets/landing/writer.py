@@ -134,7 +134,7 @@ def _with_audit(table: pa.Table, manifest: Manifest, source_url: str, extracted_
             raise ValueError(f"{manifest.entity_set}: field {f.name!r} collides with an audit column")
     values = {
         BATCH_ID: manifest.batch_id,
-        EXTRACTED_AT: extracted_at.astimezone(dt.timezone.utc),
+        EXTRACTED_AT: extracted_at.astimezone(dt.UTC),
         RUN_ID: manifest.run_id,
         SOURCE_URL: source_url,
         DELETED: False,

@@ -21,8 +21,9 @@ batch read completely. The rules, identical for Databricks and local Delta:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -109,7 +110,7 @@ def deleted_at(batch: LandedBatch) -> dt.datetime:
     stamp = dt.datetime.fromisoformat(created)
     if stamp.tzinfo is None:
         raise SinkError(f"batch {batch.batch_id}: created_at {created!r} has no time zone")
-    return stamp.astimezone(dt.timezone.utc)
+    return stamp.astimezone(dt.UTC)
 
 
 def check_loadable(batch: LandedBatch, spec: EntitySpec) -> None:

@@ -8,7 +8,7 @@ the columns combine into one int64 per row, and a sort of those finds any repeat
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa

@@ -6,7 +6,7 @@ replayable once the catalog or the table is fixed (docs/databricks.md, "Names" a
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 

@@ -17,7 +17,8 @@ when the load fails, for diagnosis; a replay overwrites it).
 from __future__ import annotations
 
 import logging
-from typing import BinaryIO, Callable
+from collections.abc import Callable
+from typing import BinaryIO
 
 import pyarrow as pa
 from databricks.sdk import WorkspaceClient

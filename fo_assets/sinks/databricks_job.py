@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError

@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, TypeVar
+from typing import BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import requests
