@@ -129,6 +129,11 @@ def test_multi_day_run_lands_exactly_the_source(small_sandbox, monkeypatch, tmp_
               if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
     assert not failed
 
+    # The run's log says what each entity landed, not a line per request: each would be an event-log write.
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(": landed, " in m for m in messages)
+    assert not [m for m in messages if m.startswith("GET ")]
+
     batches = Ledger(tmp_path).batches()
     assert sorted(b.manifest.table for b in batches) == sorted(s.table for s in STANDARD)
     assert {b.manifest.status for b in batches} == {"loaded"}

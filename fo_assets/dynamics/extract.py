@@ -138,7 +138,10 @@ class Extractor:
         started = time.monotonic()
         try:
             runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)
-            with runner, ThreadPoolExecutor(self._fo.max_concurrency, thread_name_prefix="fo-extract") as pool:
+            # Twice the budget in threads: while one decodes and writes its page, another's request holds
+            # the slot (the throttle budget, not the pool, bounds the requests in flight).
+            threads = 2 * self._fo.max_concurrency
+            with runner, ThreadPoolExecutor(threads, thread_name_prefix="fo-extract") as pool:
                 self._prefetch(requests)
                 jobs = [self._job(request, runner) for request in requests]
                 link_headers(jobs)
@@ -338,8 +341,9 @@ class Extractor:
             start, end = request.window
             window, changed = job.plan.field(spec.window_field or ""), spec.changed_field
             # A window of several days (a backfill) is read as several sub-windows at once, within the
-            # throttle budget (see MIN_SUBWINDOW_DAYS).
-            parts = min(self._parallelism(job), (end - start).days // MIN_SUBWINDOW_DAYS)
+            # throttle budget (see MIN_SUBWINDOW_DAYS): as many per company as requests may be in flight,
+            # so the companies' reads fill the budget in whole rounds and no last read runs alone.
+            parts = min(self._fo.max_concurrency, (end - start).days // MIN_SUBWINDOW_DAYS)
             outside = query.any_of(f"{window.name} lt {query.day_bound(start, window)}",
                                    f"{window.name} ge {query.day_bound(end, window)}")
             # Split, a record dated in one sub-window and changed in another would be read twice: the

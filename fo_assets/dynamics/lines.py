@@ -19,7 +19,7 @@ join fields; a line whose header is not among the run's is never landed without 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
@@ -35,6 +35,11 @@ from fo_assets.dynamics.reading import QueryRunner, key_filters, rows_as_groups
 # Ranges split where the gap between two header RecIds is this many times the typical gap: the lines
 # between belong to vouchers the run did not read.
 GAP_FACTOR = 16
+# The most headers one range holds. A voucher has at least two lines (a debit and a credit), so a range of
+# 2,500 vouchers is at least half of F&O's 10,000-row page: ranges stay about a page long, and a backfill
+# becomes many one-page reads that keep every allowed request in flight to the end, instead of a few
+# long ranges paged one nextLink at a time whose last pages run alone.
+MAX_HEADERS_PER_RANGE = 2_500
 Read = Callable[[Extraction, str | None, str | None, Callable[[DecodedPage], DecodedPage] | None], None]
 
 log = logging.getLogger(__name__)
@@ -52,20 +57,26 @@ def read_lines(job: Extraction, company: str | None, runner: QueryRunner, read: 
     if job.plan.day_column is None and header_day in renamed.column_names:
         keys = [name for name in line_names if name in renamed.column_names]
         job.day_lookups[company] = renamed.select([*keys, header_day]).rename_columns([*keys, "_day"])
-    attach = _attacher(job, renamed) if spec.parent.inherit else None
+    reads: list[tuple[str | None, Callable[[DecodedPage], DecodedPage] | None]]
     if ranged(job):
         (line_field,) = [name for name in line_names if name != spec.company_field]
-        values = pc.unique(renamed.column(line_field)).to_numpy(zero_copy_only=False)
-        filters: Sequence[str | None] = [query.and_all(f"{line_field} ge {low}", f"{line_field} le {high}")
-                   for low, high in value_ranges(np.sort(values), parallelism)]
+        values = np.sort(pc.unique(renamed.column(line_field)).to_numpy(zero_copy_only=False))
+        # Each range joins only its own headers: a join builds its hash table from the lookup on every
+        # page, and the whole run's headers made that the costliest step of a backfill.
+        reads = [(query.and_all(f"{line_field} ge {low}", f"{line_field} le {high}"),
+                  _attacher(job, _between(renamed, line_field, low, high)) if spec.parent.inherit else None)
+                 for low, high in value_ranges(values, parallelism, MAX_HEADERS_PER_RANGE)]
     else:
         fields = [name for name in line_names if name != spec.company_field]
         base = company_clause(spec, company, job.company_ids)
-        filters = key_filters(job.plan, base, rows_as_groups(renamed, fields))
+        attach = _attacher(job, renamed) if spec.parent.inherit else None
+        reads = [(f, attach) for f in key_filters(job.plan, base, rows_as_groups(renamed, fields))]
     # A backfill's headers make hundreds of key chunks: read them concurrently like sub-windows (a pool of
-    # its own, as waiting on the outer pool from inside it could deadlock).
-    with ThreadPoolExecutor(parallelism, thread_name_prefix="fo-lines") as chunks:
-        for done in [chunks.submit(read, job, company, f, attach) for f in filters]:
+    # its own, as waiting on the outer pool from inside it could deadlock). Twice as many threads as the
+    # budget's share: while one thread decodes and writes its page, another's request holds the slot, so
+    # F&O always has the allowed requests in flight (the throttle budget still bounds them).
+    with ThreadPoolExecutor(2 * parallelism, thread_name_prefix="fo-lines") as chunks:
+        for done in [chunks.submit(read, job, company, f, attach) for f, attach in reads]:
             done.result()
 
 
@@ -143,15 +154,17 @@ def _attacher(job: Extraction, headers: pa.Table) -> Callable[[DecodedPage], Dec
     return attach
 
 
-def value_ranges(values: np.ndarray, parts: int) -> list[tuple[int, int]]:
-    """Sorted unique integers as at least ``parts`` ranges (where there are enough values) that leave out
-    the wide gaps between them."""
+def value_ranges(values: np.ndarray, parts: int, most: int | None = None) -> list[tuple[int, int]]:
+    """Sorted unique integers as at least ``parts`` ranges (where there are enough values) of at most
+    ``most`` values each, leaving out the wide gaps between them."""
     if len(values) == 0:
         return []
     gaps = np.diff(values)
     typical = float(np.median(gaps)) if len(gaps) else 1.0
     cuts = np.flatnonzero(gaps > max(1.0, typical) * GAP_FACTOR) + 1
     groups = [g for g in np.split(values, cuts) if len(g)]
+    if most is not None:
+        groups = [part for g in groups for part in np.array_split(g, -(-len(g) // most))]
     while len(groups) < parts:
         largest = max(range(len(groups)), key=lambda i: len(groups[i]))
         if len(groups[largest]) < 2:
@@ -159,3 +172,8 @@ def value_ranges(values: np.ndarray, parts: int) -> list[tuple[int, int]]:
         half = len(groups[largest]) // 2
         groups[largest:largest + 1] = [groups[largest][:half], groups[largest][half:]]
     return [(int(g[0]), int(g[-1])) for g in groups]
+
+
+def _between(headers: pa.Table, field: str, low: int, high: int) -> pa.Table:
+    column = headers.column(field)
+    return headers.filter(pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high)))

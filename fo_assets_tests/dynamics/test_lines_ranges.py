@@ -14,16 +14,19 @@ from fo_assets.dynamics.reading import exact_matches
 from fo_assets.dynamics.schema import FieldInfo
 
 
-@given(st.lists(st.integers(1, 10**12), min_size=0, max_size=300, unique=True), st.integers(1, 16))
-def test_ranges_cover_every_value_and_nothing_between_groups_far_apart(values, parts):
+@given(st.lists(st.integers(1, 10**12), min_size=0, max_size=300, unique=True), st.integers(1, 16),
+       st.none() | st.integers(1, 50))
+def test_ranges_cover_every_value_and_nothing_between_groups_far_apart(values, parts, most):
     sorted_values = np.array(sorted(values), dtype=np.int64)
-    ranges = value_ranges(sorted_values, parts)
+    ranges = value_ranges(sorted_values, parts, most)
     assert all(low <= high for low, high in ranges)
     assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:])), "ranges are disjoint and ordered"
     for value in values:
         assert sum(low <= value <= high for low, high in ranges) == 1
     if len(values) >= parts:
         assert len(ranges) >= parts, "enough ranges to keep the requests in flight"
+    if most is not None:
+        assert all(sum(low <= v <= high for v in values) <= most for low, high in ranges), "about a page each"
 
 
 def test_a_wide_gap_between_recids_is_not_read():
