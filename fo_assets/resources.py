@@ -29,11 +29,12 @@ def build_sink(settings: Settings) -> Sink:
 def build_ledger(settings: Settings, sink: Sink) -> Ledger:
     """The batch ledger under FO_ASSETS_HOME, archived in the sink's volume when the sink keeps its
     staged batches there (FO_LANDING_STORE=volume): then a lost machine loses no batch that reached it."""
+    if settings.databricks is None or not settings.databricks.landing_in_volume:
+        return Ledger(settings.home)  # without importing databricks-sdk (a second and a half per run)
     from fo_assets.sinks.databricks import DatabricksSink, VolumeArchive
 
-    tables = frozenset(spec.table for spec in settings.catalog)
-    archive = VolumeArchive(sink, tables) if isinstance(sink, DatabricksSink) and sink.keep_staged else None
-    return Ledger(settings.home, archive)
+    assert isinstance(sink, DatabricksSink), "build_sink makes a DatabricksSink when a workspace is set"
+    return Ledger(settings.home, VolumeArchive(sink, frozenset(spec.table for spec in settings.catalog)))
 
 
 class FoRuntime(dg.ConfigurableResource):

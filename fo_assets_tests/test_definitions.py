@@ -16,3 +16,16 @@ def test_definitions_validate_with_no_configuration(tmp_path):
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location fo_assets" in done.stderr + done.stdout
+
+
+def test_a_run_on_local_delta_does_not_import_the_databricks_sdk(tmp_path):
+    # databricks-sdk costs a run a second and a half of start-up; only a Databricks sink needs it.
+    script = ("import sys; from fo_assets.resources import build_ledger, build_sink; "
+              "from fo_assets.settings import load_settings; s = load_settings(); "
+              "ledger = build_ledger(s, build_sink(s)); assert ledger.archive is None; "
+              "print(sorted(m for m in sys.modules if m.startswith('databricks')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FO_", "DATABRICKS_"))}
+    done = subprocess.run([sys.executable, "-c", script], env={**env, "FO_ASSETS_HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
