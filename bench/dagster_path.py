@@ -6,6 +6,11 @@ Three ways to land the same ledger days into local Delta, on one sandbox, with i
 * **dagster**: ``dagster job execute -m bench.gl_location -j fo_gl_backfill`` over a partition range
   (the tags a backfill chunk run carries), a fresh SQLite instance: the project's code location with one
   job that selects the GL vouchers and lines (bench/gl_location.py says why not ``asset materialize``);
+* **dagster-pg**: the same on the production instance (deploy/dagster.yaml: runs, events and check results
+  in PostgreSQL), against a throwaway local PostgreSQL server started for the benchmark. The default
+  instance writes each Dagster event to SQLite with a commit of its own, and a backfill of 60 days writes
+  about 500 of them (a materialization and two day checks per entity and day); PostgreSQL is what a
+  production deployment runs. The server's own CPU and memory are not in the measured process tree;
 * **engine**: ``python -m bench.runner`` with the extraction engine and the Delta sink called directly
   (GL lines and their vouchers only);
 * **dlt**: ``python -m bench.runner`` with dlt's ``rest_api`` source into a Delta merge (bench/dlt_side.py).
@@ -30,6 +35,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +48,11 @@ from bench.work import Job
 from fo_assets.sandbox.config import LatencyModel
 from fo_assets.settings import FoSettings
 from fo_assets.sandbox.tenant import Tenant
+from fo_assets_tests.deploy.postgres import Postgres, find_bindir, running_postgres
 
 SAMPLE_S = 0.2
 DEFAULT_CONCURRENCY = FoSettings.__dataclass_fields__["max_concurrency"].default
-WAYS = ("dagster", "engine", "dlt")
+WAYS = ("dagster", "dagster-pg", "engine", "dlt")
 
 
 @dataclass
@@ -118,10 +126,10 @@ def measure(command: list[str], env: dict[str, str], sandbox: SandboxProcess, ti
 
 def command(way: str, folder: Path, window: tuple[dt.date, dt.date], decimals: tuple) -> tuple[list[str], dict]:
     iso = (window[0].isoformat(), window[1].isoformat())
-    if way == "dagster":
+    if way in ("dagster", "dagster-pg"):
         home = folder / "dagster-home"
         home.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(ROOT / ("deploy/dagster.yaml" if way == "dagster-pg" else "dagster.yaml"), home / "dagster.yaml")
         last = (window[1] - dt.timedelta(days=1)).isoformat()
         tags = {"dagster/asset_partition_range_start": iso[0], "dagster/asset_partition_range_end": last}
         return ([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "bench.gl_location",
@@ -138,14 +146,17 @@ def command(way: str, folder: Path, window: tuple[dt.date, dt.date], decimals: t
 
 def landed_root(way: str, folder: Path) -> tuple[str, str]:
     """(side, root) of a way's Delta tables, for the ground-truth check."""
-    return ("dlt", str(folder / "dlt")) if way == "dlt" else ("fo-assets", str(folder / way))
+    if way == "dlt":
+        return "dlt", str(folder / "dlt")
+    return "fo-assets", str(folder / ("dagster" if way.startswith("dagster") else way))
 
 
 # Issue 18's sizes: (GL scale, days) with the latency model off and on (336 GL rows a day per unit of scale).
 SIZES = {False: (100.0, 30), True: (15.0, 60)}  # 1,008,000 and 302,400 GL rows
 
 
-def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, folder: Path) -> list[dict]:
+def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, folder: Path,
+             postgres: Postgres | None) -> list[dict]:
     gl_scale, days = SIZES[latency]
     gl_scale, days = (args.gl_scale or gl_scale / (10 if args.quick else 1)), (args.days or days)
     scale = Scale(gl_scale, days, ANCHOR, latency=latency)
@@ -159,7 +170,8 @@ def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, fo
         for way in order:
             where = folder / f"{way}-{latency}"
             cmd, extra = command(way, where, window, decimals)
-            env = {**os.environ, **sandbox.env, "PYTHONUNBUFFERED": "1", **extra}
+            env = {**os.environ, **sandbox.env, "PYTHONUNBUFFERED": "1", **extra,
+                   **(postgres.env() if way == "dagster-pg" and postgres else {})}
             if way == "dlt":  # dlt's HTTP client is requests: it trusts the sandbox CA through this
                 env["REQUESTS_CA_BUNDLE"] = sandbox.env["FO_CA_BUNDLE"]
             served = _served(sandbox)
@@ -175,6 +187,20 @@ def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, fo
                   f"GL: {result['check']}", flush=True)
             results.append(result)
     return results
+
+
+@contextmanager
+def _postgres() -> Iterator[Postgres]:
+    bindir = find_bindir()
+    if bindir is None:
+        raise SystemExit("dagster-pg needs PostgreSQL's server (Debian package postgresql); or leave it out of --ways")
+    for server in running_postgres(bindir):
+        # Dagster creates its schema on first use; a production instance has it, so it is made beforehand.
+        with tempfile.TemporaryDirectory(prefix="fo-bench-pg-home-") as home:
+            shutil.copy(ROOT / "deploy" / "dagster.yaml", Path(home) / "dagster.yaml")
+            subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], check=True,
+                           env={**os.environ, **server.env(), "DAGSTER_HOME": home}, capture_output=True)
+        yield server
 
 
 def _served(sandbox: SandboxProcess) -> dict:
@@ -230,18 +256,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gl-scale", type=float, help="GL rows = 336 a day times this (default: SIZES)")
     parser.add_argument("--days", type=int, help="days of history, all read (default: SIZES)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows")
-    parser.add_argument("--ways", default=",".join(WAYS), help="which of dagster,engine,dlt to run")
+    parser.add_argument("--ways", default=",".join(WAYS), help="which of dagster,dagster-pg,engine,dlt to run")
     parser.add_argument("--latency", choices=("off", "on", "both"), default="both")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.latency]
     results = []
-    with tempfile.TemporaryDirectory(prefix="fo-bench-dagster-") as tmp:
+    ways = tuple(w for w in WAYS if w in args.ways.split(","))
+    with tempfile.TemporaryDirectory(prefix="fo-bench-dagster-") as tmp, ExitStack() as stack:
+        postgres = stack.enter_context(_postgres()) if "dagster-pg" in ways else None
         for index, latency in enumerate(modes):
-            ways = tuple(w for w in WAYS if w in args.ways.split(","))
             order = ways if index % 2 == 0 else ways[::-1]
-            results += run_mode(latency, order, args, Path(tmp))
+            results += run_mode(latency, order, args, Path(tmp), postgres)
     print(table(results))
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"dagster-path-{args.latency}{'-quick' if args.quick else ''}"
