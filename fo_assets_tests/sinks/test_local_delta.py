@@ -180,3 +180,23 @@ def test_maintenance_removes_scratch_folders_killed_loads_left_behind(tmp_path: 
 
     assert sink.maintain(spec)["stale_scratch_removed"] == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_a_reload_of_wide_rows_compares_them_within_duckdbs_memory(tmp_path: Path, monkeypatch) -> None:
+    # The comparison holds only the table's keys, extraction time and a row hash, not its columns: joined
+    # whole, a re-load of 1,000,000 real GL lines ran out of DuckDB's 128 MB. Here 80 MB of text, 64 MB.
+    monkeypatch.setattr(delta_files, "_DUCKDB_MEMORY", "64MB")
+    rows = 40_000
+    base = vendors([("usmf", f"V{i:06}", str(i)) for i in range(rows)])
+    for n in range(8):
+        base = base.append_column(f"Note{n}", pa.array([f"{n}{i:06}".ljust(250, "x") for i in range(rows)]))
+    sink = LocalDeltaSink(tmp_path / "delta")
+    sink.upsert(land(tmp_path, VENDORS, [(base, at(1))]), VENDORS)
+    changed = base.set_column(base.schema.get_field_index("Note3"), "Note3",
+                              pa.array(["changed" if i == 7 else f"3{i:06}".ljust(250, "x") for i in range(rows)]))
+
+    result = sink.upsert(land(tmp_path, VENDORS, [(changed, at(2))]), VENDORS)
+
+    assert (result.inserted, result.updated) == (0, 1)
+    landed = current(sink.read(VENDORS), "VendorAccountNumber")
+    assert landed[("V000007",)]["Note3"] == "changed" and landed[("V000008",)]["_fo_extracted_at"] == at(1)
