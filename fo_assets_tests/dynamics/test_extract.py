@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fo_assets.catalog import STANDARD, Catalog, EntitySpec
+from fo_assets.dynamics import lines as lines_module
 from fo_assets.dynamics.extract import ExtractError, ExtractRequest, Extractor
 from fo_assets.landing import DeleteScope
 from fo_assets.sandbox import Sandbox, SandboxConfig
@@ -150,6 +151,23 @@ def test_gl_lines_are_read_by_voucher_ranges_with_their_vouchers(full_extract, s
     assert parents.num_rows == vouchers.manifest.row_count
     assert lines.manifest.companies == list(COMPANIES)
     assert sum(lines.manifest.rows_by_day.values()) == lines.manifest.row_count
+
+
+def test_gl_lines_in_many_small_ranges_land_each_with_its_own_voucher(small_sandbox, tmp_path, monkeypatch):
+    # A backfill's ranges are about a page each; here 40 vouchers each, so the small tenant makes dozens, and
+    # each range's lines must find their company and date among that range's vouchers only.
+    monkeypatch.setattr(lines_module, "MAX_HEADERS_PER_RANGE", 40)
+    specs = [STANDARD.spec_for("GeneralJournalEntryBiEntities"), STANDARD.spec_for("GeneralJournalAccountEntryBiEntities")]
+    with Extractor(settings_for(small_sandbox, tmp_path), "run-ranges") as extractor:
+        vouchers, lines = extractor.extract([_request(spec) for spec in specs])
+    assert len(lines.manifest.queries) >= vouchers.manifest.row_count / 40
+    assert lines.manifest.stats["lines_without_header"] == 0
+    landed = by_key(read_batch(lines).to_pylist(), ("SourceKey",))
+    source = [r for c in COMPANIES for r in want(small_sandbox, "GeneralJournalAccountEntryBiEntities", c)]
+    assert len(landed) == len(source) == lines.manifest.row_count
+    for row in source:
+        got = landed[(row["SourceKey"],)]
+        assert (got["dataAreaId"], got["AccountingDate"]) == (row["dataAreaId"], row["AccountingDate"])
 
 
 def test_po_lines_reuse_the_header_read_and_count_rows_by_their_headers_day(full_extract):
