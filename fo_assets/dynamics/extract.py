@@ -51,9 +51,9 @@ Window = tuple[dt.date, dt.date]
 # The shortest sub-window a windowed read is split into: a day. On F&O every page costs seconds of server
 # time (docs/fo-odata.md, section 5), so throughput comes from requests in flight: a backfill of 60 days
 # in three companies read as one query per company keeps 3 requests in flight, each following its
-# nextLink one page at a time. Split by day, up to the concurrency each company's share of the budget
-# allows, it keeps the budget full. A split costs one part-filled page per sub-window, so the number of
-# sub-windows is bounded by the concurrency, never by the days.
+# nextLink one page at a time. Split by day, up to the budget's concurrency per company, it keeps the
+# budget full. A split costs one part-filled page per sub-window, so the number of sub-windows is bounded
+# by the concurrency, never by the days.
 MIN_SUBWINDOW_DAYS = 1
 
 

@@ -103,7 +103,8 @@ def header_rows(job: Extraction, company: str | None, runner: QueryRunner) -> pa
                           f"{source.sink.error.reason}", entity_set=job.plan.spec.entity_set, company=company)
         tables = [t.select(columns) for c in companies for t in source.keys.get(c, [])]
     else:
-        tables = [_read_headers(job, c, runner, columns) for c in companies]
+        with ThreadPoolExecutor(len(companies) or 1, thread_name_prefix="fo-headers") as reads:
+            tables = list(reads.map(lambda c: _read_headers(job, c, runner, columns), companies))
     return pa.concat_tables(tables) if tables else _empty(job, columns)
 
 
