@@ -343,6 +343,9 @@ def deduplicated(d: Dialect, source: str, *, duplicates: str | None, columns: Se
     )
 
 
+_ROW_HASH = "__fo_row_hash"  # changed_rows' hash of a row's compared columns
+
+
 def changed_rows(
     d: Dialect, batch_rows: str, target: str, *, keys: Sequence[str], columns: Sequence[str], existing: Sequence[str],
     null_safe: bool = True,
@@ -371,9 +374,6 @@ def changed_rows(
         f"ANTI JOIN (SELECT {narrow}, {digest} AS {_ROW_HASH} FROM {target}) AS t "
         f"ON {match} AND NOT (s.{q(EXTRACTED_AT)} >= t.{q(EXTRACTED_AT)} AND ({differs}))"
     )
-
-
-_ROW_HASH = "__fo_row_hash"
 
 
 @dataclass(frozen=True)
