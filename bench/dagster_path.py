@@ -1,6 +1,6 @@
 """``python -m bench.dagster_path``: the GL backfill as users run it, beside the engine alone and dlt.
 
-Three ways to land the same ledger days into local Delta, on one sandbox, with its latency model off and on
+Four ways to land the same ledger days into local Delta, on one sandbox, with its latency model off and on
 (issue 18):
 
 * **dagster**: ``dagster job execute -m bench.gl_location -j fo_gl_backfill`` over a partition range
@@ -9,7 +9,7 @@ Three ways to land the same ledger days into local Delta, on one sandbox, with i
 * **dagster-pg**: the same on the production instance (deploy/dagster.yaml: runs, events and check results
   in PostgreSQL), against a throwaway local PostgreSQL server started for the benchmark. The default
   instance writes each Dagster event to SQLite with a commit of its own, and a backfill of 60 days writes
-  about 500 of them (a materialization and two day checks per entity and day); PostgreSQL is what a
+  about 500 of them (a planned and a done materialization and two day checks per entity and day); PostgreSQL is what a
   production deployment runs. The server's own CPU and memory are not in the measured process tree;
 * **engine**: ``python -m bench.runner`` with the extraction engine and the Delta sink called directly
   (GL lines and their vouchers only);
