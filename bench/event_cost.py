@@ -1,0 +1,62 @@
+"""``python -m bench.event_cost``: what one Dagster event-log write costs a run, on each instance.
+
+A backfill run of the GL entities over 60 days writes about 520 events: a planned and a done
+materialization per entity and day, two day checks per entity and day, and a few run and step events.
+They are written one by one from the run's process, so their cost is part of every backfill's wall time
+(``bench.dagster_path``). This writes ``--events`` engine events through a real ``DagsterInstance``:
+
+* **sqlite**: the project's dagster.yaml (Dagster's default storage, SQLite under ``DAGSTER_HOME``);
+* **postgres**: deploy/dagster.yaml (the production instance) on a throwaway local PostgreSQL server,
+  migrated first. dagster-postgres opens a connection per write outside the webserver (its ``NullPool``),
+  so each write pays a connection and its password exchange.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import dagster as dg
+
+from bench.compare import ROOT
+from fo_assets_tests.deploy.postgres import find_bindir, running_postgres
+
+
+def ms_per_event(instance_yaml: Path, env: Mapping[str, str], events: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="fo-bench-events-") as home:
+        shutil.copy(instance_yaml, Path(home) / "dagster.yaml")
+        os.environ.update({**env, "DAGSTER_HOME": home})
+        if "DAGSTER_PG_HOST" in env:  # a production instance has its schema already
+            subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], check=True,
+                           capture_output=True)
+        with dg.DagsterInstance.get() as instance:
+            started = time.perf_counter()
+            for index in range(events):
+                instance.report_engine_event(f"event {index}", run_id="bench-event-cost", job_name="bench")
+            return (time.perf_counter() - started) / events * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500)
+    args = parser.parse_args(argv)
+    print(f"sqlite:   {ms_per_event(ROOT / 'dagster.yaml', {}, args.events):.1f} ms per event", flush=True)
+    bindir = find_bindir()
+    if bindir is None:
+        print("postgres: not measured (PostgreSQL's server is not installed)")
+        return 0
+    for server in running_postgres(bindir):
+        cost = ms_per_event(ROOT / "deploy" / "dagster.yaml", server.env(), args.events)
+        print(f"postgres: {cost:.1f} ms per event")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
