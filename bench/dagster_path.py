@@ -7,7 +7,8 @@ Four ways to land the same ledger days into local Delta, on one sandbox, with it
   (the tags a backfill chunk run carries), a fresh SQLite instance: the project's code location with one
   job that selects the GL vouchers and lines (bench/gl_location.py says why not ``asset materialize``);
 * **dagster-pg**: the same on the production instance (deploy/dagster.yaml: runs, events and check results
-  in PostgreSQL), against a throwaway local PostgreSQL server started for the benchmark. The default
+  in PostgreSQL) with the Dagster settings the image sets (deploy/Dockerfile's ENV), against a throwaway
+  local PostgreSQL server started for the benchmark. The default
   instance writes each Dagster event to SQLite with a commit of its own, and a backfill of 60 days writes
   about 500 of them (a planned and a done materialization and two day checks per entity and day); PostgreSQL is what a
   production deployment runs. The server's own CPU and memory are not in the measured process tree;
@@ -48,6 +49,7 @@ from bench.work import Job
 from fo_assets.sandbox.config import LatencyModel
 from fo_assets.sandbox.tenant import Tenant
 from fo_assets.settings import FoSettings
+from fo_assets_tests.deploy.customers import image_dagster_env
 from fo_assets_tests.deploy.postgres import Postgres, find_bindir, running_postgres
 
 SAMPLE_S = 0.2
@@ -180,7 +182,7 @@ def run_mode(latency: bool, order: tuple[str, ...], args: argparse.Namespace, fo
             where = folder / f"{way}-{latency}"
             cmd, extra = command(way, where, window, decimals)
             env = {**os.environ, **sandbox.env, "PYTHONUNBUFFERED": "1", **extra, **_dlt_env(way, sandbox),
-                   **(postgres.env() if way == "dagster-pg" and postgres else {})}
+                   **(postgres.env() | image_dagster_env() if way == "dagster-pg" and postgres else {})}
             served = _served(sandbox)
             result = measure(cmd, env, sandbox, args.timeout)
             result["server_s"] = _served(sandbox)["execution_s"] - served["execution_s"]

@@ -8,6 +8,7 @@ without the client secret: that goes into the customer's own encrypted store thr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,10 +50,19 @@ class Customer:
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
-    """The process environment without any fo-assets configuration, the venv's commands first on PATH."""
+    """The process environment without any fo-assets configuration, the venv's commands first on PATH, and
+    the Dagster settings the image sets for every pod (deploy/Dockerfile's ENV)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FO_", "DATABRICKS_", "DAGSTER_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    return {**env, **overrides}
+    return {**env, **image_dagster_env(), **overrides}
+
+
+def image_dagster_env() -> dict[str, str]:
+    """The ``DAGSTER_*`` variables deploy/Dockerfile sets with ENV, except DAGSTER_HOME (a path in the image)."""
+    text = (REPO / "deploy" / "Dockerfile").read_text().replace("\\\n", " ")
+    found = re.findall(r"\b(DAGSTER_[A-Z_]+)=(\S+)", "\n".join(line for line in text.splitlines()
+                                                              if line.startswith("ENV ")))
+    return {name: value for name, value in found if name != "DAGSTER_HOME"}
 
 
 def run(command: list[str], env: dict[str, str], stdin: str | None = None, cwd: Path = REPO,
