@@ -33,7 +33,15 @@ from fo_assets.dynamics.batches import BatchBuilder
 from fo_assets.dynamics.contract import mismatches
 from fo_assets.dynamics.decode import DecodedPage
 from fo_assets.dynamics.errors import FoError, SchemaError
-from fo_assets.dynamics.extraction import Extraction, Header, ReadMode, company_clause, header_columns, link_headers
+from fo_assets.dynamics.extraction import (
+    THREADS_PER_REQUEST,
+    Extraction,
+    Header,
+    ReadMode,
+    company_clause,
+    header_columns,
+    link_headers,
+)
 from fo_assets.dynamics.lines import read_lines
 from fo_assets.dynamics.metadata import MetadataStore, folder_for
 from fo_assets.dynamics.metadata_cache import SharedFolder
@@ -138,9 +146,7 @@ class Extractor:
         started = time.monotonic()
         try:
             runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)
-            # Twice the budget in threads: while one decodes and writes its page, another's request holds
-            # the slot (the throttle budget, not the pool, bounds the requests in flight).
-            threads = 2 * self._fo.max_concurrency
+            threads = THREADS_PER_REQUEST * self._fo.max_concurrency
             with runner, ThreadPoolExecutor(threads, thread_name_prefix="fo-extract") as pool:
                 self._prefetch(requests)
                 jobs = [self._job(request, runner) for request in requests]

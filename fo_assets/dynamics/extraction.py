@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 ReadMode = Literal["window", "snapshot", "lines", "keys"]
 
+# Read threads per request the throttle budget allows in flight: while one thread decodes and writes its
+# page, another's request holds the slot. The budget, not the thread pools, bounds the requests in flight.
+THREADS_PER_REQUEST = 2
+
 
 @dataclass
 class Header:

@@ -24,12 +24,11 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fo_assets.dynamics import query
 from fo_assets.dynamics.decode import DecodedPage
 from fo_assets.dynamics.errors import FoError
-from fo_assets.dynamics.extraction import Extraction, company_clause, header_columns
+from fo_assets.dynamics.extraction import THREADS_PER_REQUEST, Extraction, company_clause, header_columns
 from fo_assets.dynamics.reading import QueryRunner, key_filters, rows_as_groups
 
 # Ranges split where the gap between two header RecIds is this many times the typical gap: the lines
@@ -60,22 +59,22 @@ def read_lines(job: Extraction, company: str | None, runner: QueryRunner, read: 
     reads: list[tuple[str | None, Callable[[DecodedPage], DecodedPage] | None]]
     if ranged(job):
         (line_field,) = [name for name in line_names if name != spec.company_field]
-        values = np.sort(pc.unique(renamed.column(line_field)).to_numpy(zero_copy_only=False))
-        # Each range joins only its own headers: a join builds its hash table from the lookup on every
-        # page, and the whole run's headers made that the costliest step of a backfill.
+        # Sorted once, so that each range's headers are a slice: each range joins only its own headers (a
+        # join builds its hash table from the lookup on every page, and the whole run's headers made that
+        # the costliest step of a backfill).
+        ordered = renamed.sort_by(line_field)
+        keys = ordered.column(line_field).to_numpy()
         reads = [(query.and_all(f"{line_field} ge {low}", f"{line_field} le {high}"),
-                  _attacher(job, _between(renamed, line_field, low, high)) if spec.parent.inherit else None)
-                 for low, high in value_ranges(values, parallelism, MAX_HEADERS_PER_RANGE)]
+                  _attacher(job, _between(ordered, keys, low, high)) if spec.parent.inherit else None)
+                 for low, high in value_ranges(np.unique(keys), parallelism, MAX_HEADERS_PER_RANGE)]
     else:
         fields = [name for name in line_names if name != spec.company_field]
         base = company_clause(spec, company, job.company_ids)
         attach = _attacher(job, renamed) if spec.parent.inherit else None
         reads = [(f, attach) for f in key_filters(job.plan, base, rows_as_groups(renamed, fields))]
     # A backfill's headers make hundreds of key chunks: read them concurrently like sub-windows (a pool of
-    # its own, as waiting on the outer pool from inside it could deadlock). Twice as many threads as the
-    # budget's share: while one thread decodes and writes its page, another's request holds the slot, so
-    # F&O always has the allowed requests in flight (the throttle budget still bounds them).
-    with ThreadPoolExecutor(2 * parallelism, thread_name_prefix="fo-lines") as chunks:
+    # its own, as waiting on the outer pool from inside it could deadlock).
+    with ThreadPoolExecutor(THREADS_PER_REQUEST * parallelism, thread_name_prefix="fo-lines") as chunks:
         for done in [chunks.submit(read, job, company, f, attach) for f, attach in reads]:
             done.result()
 
@@ -175,6 +174,7 @@ def value_ranges(values: np.ndarray, parts: int, most: int | None = None) -> lis
     return [(int(g[0]), int(g[-1])) for g in groups]
 
 
-def _between(headers: pa.Table, field: str, low: int, high: int) -> pa.Table:
-    column = headers.column(field)
-    return headers.filter(pc.and_(pc.greater_equal(column, low), pc.less_equal(column, high)))
+def _between(ordered: pa.Table, keys: np.ndarray, low: int, high: int) -> pa.Table:
+    """The rows of ``ordered`` (sorted by ``keys``) whose key lies in [low, high]."""
+    start, stop = np.searchsorted(keys, low, "left"), np.searchsorted(keys, high, "right")
+    return ordered.slice(int(start), int(stop - start))
