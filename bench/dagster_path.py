@@ -204,11 +204,12 @@ def _dlt_env(way: str, sandbox: SandboxProcess) -> dict[str, str]:
 
 
 @contextmanager
-def _postgres() -> Iterator[Postgres]:
+def production_postgres() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server holding the production instance's schema (deploy/dagster.yaml):
+    Dagster creates it on first use, and a production instance has it already, so it is made beforehand."""
     bindir = find_bindir()
-    assert bindir is not None, "main leaves dagster-pg out without PostgreSQL"
+    assert bindir is not None, "callers leave PostgreSQL out when it is not installed"
     for server in running_postgres(bindir):
-        # Dagster creates its schema on first use; a production instance has it, so it is made beforehand.
         with tempfile.TemporaryDirectory(prefix="fo-bench-pg-home-") as home:
             shutil.copy(ROOT / "deploy" / "dagster.yaml", Path(home) / "dagster.yaml")
             subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], check=True,
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print("dagster-pg left out: PostgreSQL's server is not installed (Debian package postgresql)", flush=True)
         ways = tuple(w for w in ways if w != "dagster-pg")
     with tempfile.TemporaryDirectory(prefix="fo-bench-dagster-") as tmp, ExitStack() as stack:
-        postgres = stack.enter_context(_postgres()) if "dagster-pg" in ways else None
+        postgres = stack.enter_context(production_postgres()) if "dagster-pg" in ways else None
         for index, latency in enumerate(modes):
             order = ways if index % 2 == 0 else ways[::-1]
             results += run_mode(latency, order, args, Path(tmp), postgres)

@@ -7,7 +7,7 @@ They are written one by one from the run's process, so their cost is part of eve
 
 * **sqlite**: the project's dagster.yaml (Dagster's default storage, SQLite under ``DAGSTER_HOME``);
 * **postgres**: deploy/dagster.yaml (the production instance) on a throwaway local PostgreSQL server,
-  migrated first. dagster-postgres opens a connection per write outside the webserver (its ``NullPool``),
+  with its schema made first. dagster-postgres opens a connection per write outside the webserver (its ``NullPool``),
   so each write pays a connection and its password exchange.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 import dagster as dg
 
 from bench.compare import ROOT
-from fo_assets_tests.deploy.postgres import find_bindir, running_postgres
+from bench.dagster_path import production_postgres
+from fo_assets_tests.deploy.postgres import find_bindir
 
 
 def ms_per_event(instance_yaml: Path, env: Mapping[str, str], events: int) -> float:
@@ -34,9 +34,6 @@ def ms_per_event(instance_yaml: Path, env: Mapping[str, str], events: int) -> fl
     with tempfile.TemporaryDirectory(prefix="fo-bench-events-") as home:
         shutil.copy(instance_yaml, Path(home) / "dagster.yaml")
         os.environ.update({**env, "DAGSTER_HOME": home})
-        if "DAGSTER_PG_HOST" in env:  # a production instance has its schema already
-            subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], check=True,
-                           capture_output=True)
         with dg.DagsterInstance.get() as instance:
             started = time.perf_counter()
             for index in range(events):
@@ -50,11 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=500)
     args = parser.parse_args(argv)
     print(f"sqlite:   {ms_per_event(ROOT / 'dagster.yaml', {}, args.events):.1f} ms per event", flush=True)
-    bindir = find_bindir()
-    if bindir is None:
+    if find_bindir() is None:
         print("postgres: not measured (PostgreSQL's server is not installed)")
         return 0
-    for server in running_postgres(bindir):
+    with production_postgres() as server:
         cost = ms_per_event(ROOT / "deploy" / "dagster.yaml", server.env(), args.events)
         print(f"postgres: {cost:.1f} ms per event")
     return 0
