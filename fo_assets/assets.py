@@ -91,22 +91,25 @@ def _entity_assets(
             f"reading {', '.join(s.entity_set for s in selected)} for "
             f"{'the whole entity' if window is None else f'[{window[0]}, {window[1]})'}"
         )
+        batches, failures = [], []
         with fo.extractor(context.run.run_id, context.log) as extractor:
-            try:
-                batches, failure = extractor.extract(requests), None
-            except ExtractError as exc:
-                # Land what was read completely; the failed entities fail the run after that.
-                batches, failure = exc.batches, exc
-        for spec, batch in zip(selected, batches):
-            if batch.manifest.status != "landed":
-                context.log.error(f"{spec.entity_set} was not landed: {batch.manifest.error}")
-                continue
-            key = entity_key(spec, prefix)
-            _describe_days(context, key, batch)
-            yield dg.Output(batch, output_name=spec.table)
-            yield from checks.check_results(context, fo, spec, batch, key)
-        if failure is not None:
-            raise failure
+            # Each entity is loaded as soon as it is read, while the others are still in flight (the GL
+            # vouchers' MERGE and events overlap their lines' reads); a failed one fails the run after
+            # every entity read completely has landed.
+            for landing in extractor.landing(requests):
+                spec, batch = landing.request.spec, landing.batch
+                batches.append(batch)
+                if landing.error is not None:
+                    failures.append(landing.error)
+                if batch.manifest.status != "landed":
+                    context.log.error(f"{spec.entity_set} was not landed: {batch.manifest.error}")
+                    continue
+                key = entity_key(spec, prefix)
+                _describe_days(context, key, batch)
+                yield dg.Output(batch, output_name=spec.table)
+                yield from checks.check_results(context, fo, spec, batch, key)
+        if failures:
+            raise ExtractError(failures, batches)
 
     return entities
 

@@ -1,7 +1,9 @@
 """The extraction engine the Dagster assets call: extract requests in, landed batches out.
 
 One ``Extractor`` per run holds one keep-alive client and draws from the environment's shared throttle
-budget. ``extract`` checks every request against the tenant's metadata first: a request that does not
+budget. ``landing`` hands each request's batch over as soon as its own reads are done, while the others
+keep reading (the assets load the GL vouchers while their lines are still in flight); ``extract`` returns
+them all. Both check every request against the tenant's metadata first: a request that does not
 match (an entity set the tenant lacks, a key that is not its key, a missing field) fails its own batch
 with a message naming what differs, and every other request is still read. Companies and entities are
 read concurrently on a thread pool, each page streamed straight into its batch's Parquet parts: memory
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -37,6 +41,7 @@ from fo_assets.dynamics.extraction import (
     THREADS_PER_REQUEST,
     Extraction,
     Header,
+    ParentsFirst,
     ReadMode,
     company_clause,
     header_columns,
@@ -85,8 +90,17 @@ class Read:
     window: Window | None = None
 
 
+@dataclass(frozen=True)
+class Landing:
+    """One request's batch, handed over when its reads are done; ``error`` says why it failed (None: landed)."""
+    request: ExtractRequest
+    batch: LandedBatch
+    error: FoError | None
+
+
 class ExtractError(FoError):
-    """Some requests failed; ``batches`` holds every batch in request order (failed ones not loadable)."""
+    """Some requests failed; ``batches`` holds every batch of the call (failed ones not loadable); ``extract``
+    raises it with them in request order."""
 
     def __init__(self, failures: list[FoError], batches: list[LandedBatch]):
         shown = "; ".join(str(f) for f in failures[:3])
@@ -143,29 +157,70 @@ class Extractor:
         Raises:
             ExtractError: some requests failed; every batch is returned on it, failed ones not loadable.
         """
-        started = time.monotonic()
-        try:
-            runner = QueryRunner(self._client, self._fo.odata_root, started + self._fo.deadline_s)
-            threads = THREADS_PER_REQUEST * self._fo.max_concurrency
-            with runner, ThreadPoolExecutor(threads, thread_name_prefix="fo-extract") as pool:
-                self._prefetch(requests)
-                jobs = [self._job(request, runner) for request in requests]
-                link_headers(jobs)
-                # Lines wait for their headers: submitting them last means every header is already
-                # running or done when a line worker waits, so the pool cannot deadlock.
-                for job in sorted(jobs, key=lambda j: j.mode == "lines"):
-                    if not job.sink.failed:
-                        self._submit(job, pool, runner)
-                for job in jobs:
-                    for units in job.futures.values():
-                        wait(units)
-            batches = [self._finish(job) for job in jobs]
-        finally:
-            self._seconds += time.monotonic() - started
-        failures = [job.sink.error for job in jobs if job.sink.error is not None]
+        position = {id(request): index for index, request in enumerate(requests)}
+        landings = sorted(self.landing(requests), key=lambda landing: position[id(landing.request)])
+        batches = [landing.batch for landing in landings]
+        failures = [landing.error for landing in landings if landing.error is not None]
         if failures:
             raise ExtractError(failures, batches)
         return batches
+
+    def landing(self, requests: Sequence[ExtractRequest]) -> Iterator[Landing]:
+        """Read every request's entity concurrently under one throttle budget, and hand each batch over as
+        soon as its reads are done while the others keep reading, so the caller loads one entity while the
+        next is still in flight. An entity comes after its parent entity of the same call (its lines after
+        their header). A failed request comes with its error; this never raises for one.
+
+        Each batch is sealed by the thread that ends its last read, not by the caller: a caller that stops
+        early (its load failed) still leaves every batch of the call landed or failed, so a replay can load
+        the ones read completely without asking F&O again.
+        """
+        clock = time.monotonic()
+        runner = QueryRunner(self._client, self._fo.odata_root, clock + self._fo.deadline_s)
+        threads = THREADS_PER_REQUEST * self._fo.max_concurrency
+        with runner, ThreadPoolExecutor(threads, thread_name_prefix="fo-extract") as pool:
+            self._prefetch(requests)
+            jobs = [self._job(request, runner) for request in requests]
+            link_headers(jobs)
+            sealed: queue.SimpleQueue[tuple[int, Landing | BaseException]] = queue.SimpleQueue()
+            # Lines wait for their headers: submitting them last means every header is already
+            # running or done when a line worker waits, so the pool cannot deadlock.
+            for position, job in sorted(enumerate(jobs), key=lambda pair: pair[1].mode == "lines"):
+                if not job.sink.failed:
+                    self._submit(job, pool, runner)
+                self._seal_when_read(position, job, sealed)
+            order: ParentsFirst[Landing] = ParentsFirst([request.spec for request in requests])
+            for _ in jobs:
+                position, landing = sealed.get()
+                if isinstance(landing, BaseException):
+                    raise landing
+                for ready in order.add(position, landing):
+                    self._seconds += time.monotonic() - clock
+                    yield ready
+                    clock = time.monotonic()
+            self._seconds += time.monotonic() - clock
+
+    def _seal_when_read(self, position: int, job: Extraction,
+                        sealed: queue.SimpleQueue[tuple[int, Landing | BaseException]]) -> None:
+        """Seal ``job``'s batch in the thread that ends its last read (now if it has none) and queue it."""
+        units = job.units()
+        left = [max(len(units), 1)]
+        lock = threading.Lock()
+
+        def seal(_: object = None) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0] > 0:
+                    return
+            try:
+                sealed.put((position, Landing(job.request, self._finish(job), job.sink.error)))
+            except BaseException as error:  # the caller must hear of it, or it would wait forever
+                sealed.put((position, error))
+
+        if not units:
+            seal()
+        for unit in units:
+            unit.add_done_callback(seal)
 
     # -- planning -------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import pyarrow as pa
 
@@ -57,6 +57,34 @@ class Extraction:
     futures: dict[str | None, list[Future]] = field(default_factory=dict)  # the reads of each company
     # Lines without a date: per company, their header's day by join fields (see BatchBuilder.write).
     day_lookups: dict[str | None, pa.Table] = field(default_factory=dict)
+
+    def units(self) -> list[Future]:
+        """Every read of this extraction, all companies."""
+        return [unit for units in self.futures.values() for unit in units]
+
+
+T = TypeVar("T")
+
+
+class ParentsFirst(Generic[T]):
+    """Releases the item of each of ``specs`` (by position) only after the items of the specs of its parent
+    entity among them: Dagster refuses a multi-asset output yielded before one of an asset it depends on."""
+
+    def __init__(self, specs: list[EntitySpec]):
+        self._parents = [[i for i, p in enumerate(specs) if spec.parent and p.entity_set == spec.parent.entity_set]
+                         for spec in specs]
+        self._released: set[int] = set()
+        self._waiting: dict[int, T] = {}
+
+    def add(self, position: int, item: T) -> list[T]:
+        """The item at ``position`` is ready: every item that may go now, in order."""
+        self._waiting[position] = item
+        out: list[T] = []
+        while ready := [i for i in self._waiting if self._released.issuperset(self._parents[i])]:
+            for i in ready:
+                self._released.add(i)
+                out.append(self._waiting.pop(i))
+        return out
 
 
 def company_clause(spec: EntitySpec, company: str | None, company_ids: Mapping[str, int]) -> str | None:

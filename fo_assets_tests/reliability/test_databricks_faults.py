@@ -55,9 +55,11 @@ def test_a_failed_merge_fails_the_run_clearly_and_replay_converges(stack: Stack,
     assert "main.fo.purchase_order_headers_v2" in message and "INSUFFICIENT_PERMISSIONS" in message
     statuses = stack.statuses()
     assert statuses["purchase_order_headers_v2"] == ["failed"]
-    # Loaded before the failure (the GL pair) or in a step of their own (the snapshot).
-    assert statuses["vendors_v2"] == statuses[GL_HEADERS] == statuses[GL] == ["loaded"]
-    # The batch after the failed one in the run was landed and never loaded: replay must take it too.
+    # The snapshot loads in a step of its own. The step's other entities are loaded as they are read, so
+    # the GL pair loaded if it was read before the headers, else it landed and waits for the replay.
+    assert statuses["vendors_v2"] == ["loaded"]
+    assert statuses[GL_HEADERS] in (["loaded"], ["landed"]) and statuses[GL] in (["loaded"], ["landed"])
+    # The lines of the failed headers were read to the end but never loaded: replay must take them too.
     assert statuses["purchase_order_lines_v2"] == ["landed"]
     assert stack.rows("purchase_order_headers_v2") == []
 

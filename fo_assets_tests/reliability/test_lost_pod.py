@@ -48,15 +48,17 @@ def test_a_failed_load_survives_the_pod_and_replays_from_the_volume(
 ) -> None:
     stack.dbx.faults.fail_statements(HEADERS_MERGE, message="[INSUFFICIENT_PERMISSIONS] User lacks MODIFY on the table.")
     assert not stack.run().success
-    # Staged and kept: the loaded batch and the failed one, each with a manifest saying what became of it.
-    # The batches the run landed after the failure never reached the volume.
-    archived = {"vendors_v2": ["loaded"], GL_HEADERS: ["loaded"], GL: ["loaded"], HEADERS: ["failed"]}
-    assert _archived_statuses(stack) == archived
+    # Staged and kept: the failed batch and those loaded before it (the snapshot in its own step; the GL pair
+    # if it was read before the headers), each with a manifest saying what became of it. The batches the
+    # run read after the failure never reached the volume.
+    archived = _archived_statuses(stack)
+    assert archived[HEADERS] == ["failed"] and archived["vendors_v2"] == ["loaded"]
+    assert all(statuses == ["loaded"] for table, statuses in archived.items() if table != HEADERS)
 
     _lose_the_pod(stack)
     assert cli(["batches"]) == 0
     listing = capsys.readouterr()
-    assert "4 batch manifest(s) restored from the landing archive" in listing.err
+    assert f"{len(archived)} batch manifest(s) restored from the landing archive" in listing.err
     assert sorted(line.split()[1:3] for line in listing.out.splitlines()) == sorted(
         [table, status] for table, (status,) in archived.items())
 
@@ -64,7 +66,7 @@ def test_a_failed_load_survives_the_pod_and_replays_from_the_volume(
 
     replayed = capsys.readouterr().out
     assert f"{HEADERS}: inserted" in replayed and "inserted 0" not in replayed
-    stack.assert_exact([HEADERS, "vendors_v2", GL_HEADERS, GL])
+    stack.assert_exact(list(archived))
     assert _archived_statuses(stack) == {**archived, HEADERS: ["loaded"]}
     # What never reached the volume is re-read by a run, which converges.
     assert stack.run().success
