@@ -12,6 +12,9 @@ from pathlib import Path
 # Growth below this is noise (allocator arenas, caches filling once); above it, a leak worth a look.
 GROWTH_LIMIT = 0.15
 GROWTH_FLOOR_MB = 40.0
+# In a shorter run the "warm" quarter is still warm-up (the first runs' imports, pools and caches), so
+# growth is not judged.
+MIN_MINUTES = 2.0
 
 
 def rss_mb() -> float:
@@ -38,8 +41,9 @@ class MemoryLog:
     def verdict(self) -> dict[str, object]:
         """Median of the second quarter (warm) against the last quarter: growth in MB and share."""
         values = [mb for _, mb in self.samples]
-        if len(values) < 8:
-            return {"enough_samples": False, "samples": len(values)}
+        minutes = self.samples[-1][0] if self.samples else 0.0
+        if len(values) < 8 or minutes < MIN_MINUTES:
+            return {"enough_samples": False, "samples": len(values), "minutes": round(minutes, 2)}
         quarter = len(values) // 4
         warm, last = statistics.median(values[quarter:2 * quarter]), statistics.median(values[-quarter:])
         growth = last - warm

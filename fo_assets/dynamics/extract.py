@@ -190,14 +190,21 @@ class Extractor:
                     self._submit(job, pool, runner)
                 self._seal_when_read(position, job, sealed)
             order: ParentsFirst[Landing] = ParentsFirst([request.spec for request in requests])
-            for _ in jobs:
-                position, landing = sealed.get()
-                if isinstance(landing, BaseException):
-                    raise landing
-                for ready in order.add(position, landing):
-                    self._seconds += time.monotonic() - clock
-                    yield ready
-                    clock = time.monotonic()
+            try:
+                for _ in jobs:
+                    position, landing = sealed.get()
+                    if isinstance(landing, BaseException):
+                        raise landing
+                    for ready in order.add(position, landing):
+                        self._seconds += time.monotonic() - clock
+                        yield ready
+                        clock = time.monotonic()
+            finally:
+                pool.shutdown()
+                # A read's future holds its sealing callback, which holds the job: without this the cycle
+                # keeps every job's pages and header keys alive until the garbage collector finds it.
+                for job in jobs:
+                    job.futures.clear()
             self._seconds += time.monotonic() - clock
 
     def _seal_when_read(self, position: int, job: Extraction,
